@@ -1,0 +1,74 @@
+"""The user image: rendered by repo2docker from `image/`, tagged by content.
+
+Rendering needs no Docker daemon: the Dockerfile repo2docker would build, plus every file of
+the build context, decide the tag, so the same `image/` always gives the same tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from contextlib import chdir
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE_DIR = "image"
+BUILD_ARGS = {"NB_USER": "jovyan", "NB_UID": "1000"}  # the chart's singleuser.uid
+PLATFORM = "linux/amd64"
+
+
+class ImageError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class RenderedImage:
+    tag: str  # content tag: the first 16 hex of the content digest
+    dockerfile: str
+    dockerfile_sha256: str
+    buildpack: str
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """What a release runs: repository, content tag, and the registry digest where built."""
+
+    repository: str
+    tag: str
+    digest: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}@{self.digest}" if self.digest else f"{self.repository}:{self.tag}"
+
+
+def render(tree_root: Path) -> RenderedImage:
+    from repo2docker.app import Repo2Docker  # heavy import: only where an image is rendered
+
+    context = tree_root / IMAGE_DIR
+    if not context.is_dir():
+        raise ImageError(f"{IMAGE_DIR}/: missing from the tree at {tree_root}")
+    r2d = Repo2Docker()
+    with chdir(context):
+        for buildpack_class in r2d.buildpacks:
+            buildpack = buildpack_class(base_image=r2d.base_image)
+            if buildpack.detect():
+                break
+        else:
+            raise ImageError(f"{IMAGE_DIR}/: repo2docker finds no environment specification")
+        buildpack.platform = PLATFORM
+        dockerfile = buildpack.render(BUILD_ARGS)
+    digest = hashlib.sha256(dockerfile.encode())
+    files = sorted(str(p.relative_to(context)) for p in context.rglob("*") if p.is_file())
+    for rel in files:
+        path = context / rel
+        digest.update(f"\0{rel}\0{os.access(path, os.X_OK)}\0".encode())
+        digest.update(path.read_bytes())
+    return RenderedImage(
+        tag=digest.hexdigest()[:16],
+        dockerfile=dockerfile,
+        dockerfile_sha256=hashlib.sha256(dockerfile.encode()).hexdigest(),
+        buildpack=type(buildpack).__name__,
+        files=tuple(files),
+    )

@@ -1,0 +1,167 @@
+"""Translate a release's chart values into JupyterHub configuration for a local hub process.
+
+What the chart would do on Kubernetes is done here with local parts (SimpleLocalProcessSpawner,
+the Python configurable-http-proxy, the idle culler as a hub service). Every value set in the
+hierarchy that cannot apply locally is listed in `unapplied`, never dropped silently. Secret
+values are not written into the config: they are references resolved from a 0600 file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...values import Merged, Path_, dotted, get_path, leaf_paths
+
+SECRET_REF = "$tess-secret"
+
+# Chart values this translation applies; everything else set by the hierarchy is listed.
+APPLIED = [
+    ("hub", "config"), ("hub", "services"), ("hub", "loadRoles"), ("hub", "cookieSecret"),
+    ("hub", "concurrentSpawnLimit"), ("hub", "activeServerLimit"), ("hub", "allowNamedServers"),
+    ("hub", "namedServerLimitPerUser"), ("hub", "shutdownOnLogout"), ("hub", "baseUrl"),
+    ("proxy", "secretToken"), ("singleuser", "defaultUrl"), ("singleuser", "memory"),
+    ("singleuser", "cpu"), ("singleuser", "extraEnv"), ("singleuser", "startTimeout"),
+    ("singleuser", "storage", "type"), ("singleuser", "cmd"), ("cull",), ("debug", "enabled"),
+    ("custom",),
+]
+
+
+@dataclass
+class HubConfig:
+    """Traitlets config for one hub, with secret leaves as references into `secrets`."""
+
+    port: int
+    config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    secrets: dict[str, Any] = field(default_factory=dict)
+    unapplied: list[str] = field(default_factory=list)
+    persistent_homes: bool = False
+
+    def set(self, cls: str, trait: str, value: Any) -> None:
+        self.config.setdefault(cls, {})[trait] = value
+
+
+class _Values:
+    """Reads merged values, turning secret leaves into references."""
+
+    def __init__(self, merged: Merged, hub: HubConfig) -> None:
+        self.merged, self.hub = merged, hub
+
+    def get(self, *path: str) -> Any:
+        return self._ref(path, get_path(self.merged.values, path))
+
+    def _ref(self, path: Path_, value: Any) -> Any:
+        if path in self.merged.secret_paths:
+            self.hub.secrets[dotted(path)] = value
+            return {SECRET_REF: dotted(path)}
+        if isinstance(value, dict):
+            return {k: self._ref((*path, k), v) for k, v in value.items()}
+        return value
+
+
+def translate(merged: Merged, overlay_leaves: set[Path_], *, env: str, state_dir: Path,
+              homes_dir: Path) -> HubConfig:
+    custom_port = get_path(merged.values, ("custom", "tess", "local", "ports", env))
+    if not isinstance(custom_port, int):
+        raise ValueError(f"custom.tess.local.ports.{env}: the local target needs a port")
+    hub = HubConfig(port=custom_port)
+    v = _Values(merged, hub)
+    bin_dir = Path(sys.executable).parent
+
+    hub.set("JupyterHub", "bind_url", f"http://127.0.0.1:{custom_port}{v.get('hub', 'baseUrl')}")
+    hub.set("JupyterHub", "spawner_class", "jupyterhub.spawner.SimpleLocalProcessSpawner")
+    hub.set("JupyterHub", "db_url", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}")
+    hub.set("JupyterHub", "cookie_secret", v.get("hub", "cookieSecret"))
+    hub.set("ConfigurableHTTPProxy", "auth_token", v.get("proxy", "secretToken"))
+    hub.set("ConfigurableHTTPProxy", "command", [_tool(bin_dir, "configurable-http-proxy")])
+    hub.set("JupyterHub", "log_level", "DEBUG" if v.get("debug", "enabled") else "INFO")
+    for key, trait in [("concurrentSpawnLimit", "concurrent_spawn_limit"),
+                       ("activeServerLimit", "active_server_limit"),
+                       ("allowNamedServers", "allow_named_servers"),
+                       ("namedServerLimitPerUser", "named_server_limit_per_user"),
+                       ("shutdownOnLogout", "shutdown_on_logout")]:
+        if (value := v.get("hub", key)) is not None:
+            hub.set("JupyterHub", trait, value)
+
+    # the user servers: this venv's single-user server, homes by storage type
+    hub.set("Spawner", "cmd", [_tool(bin_dir, "jupyterhub-singleuser")])
+    if (url := v.get("singleuser", "defaultUrl")) is not None:
+        hub.set("Spawner", "default_url", url)
+    for kind in ("limit", "guarantee"):
+        if (mem := v.get("singleuser", "memory", kind)) is not None:
+            hub.set("Spawner", f"mem_{kind}", mem)
+        if (cpu := v.get("singleuser", "cpu", kind)) is not None:
+            hub.set("Spawner", f"cpu_{kind}", cpu)
+    if (timeout := v.get("singleuser", "startTimeout")) is not None:
+        hub.set("Spawner", "start_timeout", timeout)
+    extra_env = v.get("singleuser", "extraEnv") or {}
+    hub.set("Spawner", "environment", {k: x for k, x in extra_env.items() if not isinstance(
+        x, dict) or SECRET_REF in x})
+    hub.persistent_homes = v.get("singleuser", "storage", "type") != "none"
+    homes = homes_dir if hub.persistent_homes else state_dir / "ephemeral-homes"
+    hub.set("SimpleLocalProcessSpawner", "home_dir_template", str(homes / "{username}"))
+
+    services = [{"name": name, **_service(spec)}
+                for name, spec in (v.get("hub", "services") or {}).items()]
+    roles = [{"name": name, **spec} for name, spec in (v.get("hub", "loadRoles") or {}).items()]
+    cull = v.get("cull") or {}
+    if cull.get("enabled"):
+        services.append(_culler(cull, bin_dir))
+        roles.append(_culler_role(cull))
+    hub.set("JupyterHub", "services", services)
+    hub.set("JupyterHub", "load_roles", roles)
+
+    # hub.config last: as in the chart, it overrides what the chart derives
+    for cls, traits in (v.get("hub", "config") or {}).items():
+        for trait, value in (traits or {}).items():
+            hub.set(cls, trait, value)
+
+    hub.unapplied = sorted(
+        dotted(p) for p in overlay_leaves
+        if _present(merged, p) and not any(p[: len(a)] == a for a in APPLIED)
+    )
+    return hub
+
+
+def _present(merged: Merged, path: Path_) -> bool:
+    return get_path(merged.values, path[:-1]) is not None and path[-1] in (
+        get_path(merged.values, path[:-1]) or {})
+
+
+def overlay_leaf_paths(layers_values: list[dict[str, Any]]) -> set[Path_]:
+    return {p for values in layers_values for p in leaf_paths(values) if p}
+
+
+def _tool(bin_dir: Path, name: str) -> str:
+    path = bin_dir / name
+    return str(path) if path.exists() else (shutil.which(name) or name)
+
+
+_SERVICE_KEYS = {"apiToken": "api_token", "admin": "admin", "url": "url", "display": "display",
+                 "oauth_no_confirm": "oauth_no_confirm", "info": "info"}
+
+
+def _service(spec: dict[str, Any]) -> dict[str, Any]:
+    return {_SERVICE_KEYS[k]: x for k, x in (spec or {}).items() if k in _SERVICE_KEYS}
+
+
+def _culler(cull: dict[str, Any], bin_dir: Path) -> dict[str, Any]:
+    # the same flags the chart gives the culler
+    command = [_tool(bin_dir, "jupyterhub-idle-culler"), f"--timeout={cull['timeout']}",
+               f"--cull-every={cull['every']}", f"--concurrency={cull['concurrency']}",
+               f"--max-age={cull['maxAge']}"]
+    for key, flag in [("users", "--cull-users"), ("adminUsers", "--cull-admin-users"),
+                      ("removeNamedServers", "--remove-named-servers")]:
+        if cull.get(key):
+            command.append(flag)
+    return {"name": "idle-culler", "command": command}
+
+
+def _culler_role(cull: dict[str, Any]) -> dict[str, Any]:
+    scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+    if cull.get("users"):
+        scopes.append("admin:users")
+    return {"name": "idle-culler", "scopes": scopes, "services": ["idle-culler"]}

@@ -1,0 +1,112 @@
+"""The deployed repository: branch heads, and read-only snapshots of its tree at one SHA.
+
+A run deploys a snapshot, never a working tree. Snapshots come from a bare mirror in the
+cache; blobs are extracted as stored in git, so git-crypt files stay encrypted on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+class GitError(RuntimeError):
+    pass
+
+
+def git(*args: str, cwd: Path | None = None, input: bytes | None = None) -> bytes:
+    result = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
+                            timeout=600)
+    if result.returncode != 0:
+        raise GitError(f"git {' '.join(args[:2])} failed: {result.stderr.decode().strip()}")
+    return result.stdout
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The repository's tree at one commit, extracted read-only."""
+
+    sha: str
+    root: Path
+
+    def blob(self, relpath: str) -> bytes | None:
+        path = self.root / relpath
+        return path.read_bytes() if path.is_file() else None
+
+
+class Repo:
+    def __init__(self, url: str, cache: Path) -> None:
+        self.url = url
+        digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+        self.mirror = cache / "git" / f"{digest}.git"
+        self.snapshots = cache / "snapshots" / digest
+
+    def head(self, branch: str) -> str | None:
+        """The SHA at the tip of `branch`, asked of the remote without cloning (None: no branch)."""
+        out = git("ls-remote", "--heads", self.url, f"refs/heads/{branch}").decode().split()
+        return out[0] if out else None
+
+    def default_head(self) -> tuple[str, str]:
+        """(sha, how it was chosen): the head of `staging`, or HEAD where there is none."""
+        sha = self.head("staging")
+        if sha:
+            return sha, "head of branch staging"
+        out = git("ls-remote", self.url, "HEAD").decode().split()
+        if not out:
+            raise GitError(f"{self.url}: has no staging branch and no HEAD to deploy")
+        return out[0], "HEAD (the repository has no staging branch)"
+
+    def fetch(self) -> None:
+        if not (self.mirror / "HEAD").exists():
+            self.mirror.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=self.mirror.parent))
+            git("init", "--bare", "--quiet", str(tmp))
+            tmp.rename(self.mirror) if not self.mirror.exists() else shutil.rmtree(tmp)
+        git("fetch", "--quiet", "--prune", "--force", self.url,
+            "+refs/heads/*:refs/heads/*", cwd=self.mirror)
+
+    def has_commit(self, sha: str) -> bool:
+        probe = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=self.mirror,
+                               capture_output=True)
+        return probe.returncode == 0
+
+    def resolve(self, sha: str) -> str:
+        """A full commit SHA known to the mirror, fetching once if it is not yet."""
+        if not re.fullmatch(r"[0-9a-f]{4,40}", sha or ""):
+            raise GitError(f"{sha!r} is not a git SHA")
+        if not self.has_commit(sha):
+            self.fetch()
+        if not self.has_commit(sha):
+            raise GitError(f"commit {sha} is not in {self.url}")
+        return git("rev-parse", f"{sha}^{{commit}}", cwd=self.mirror).decode().strip()
+
+    def is_on_branch(self, sha: str, branch: str) -> bool:
+        self.fetch()
+        probe = subprocess.run(["git", "merge-base", "--is-ancestor", sha, f"refs/heads/{branch}"],
+                               cwd=self.mirror, capture_output=True)
+        return probe.returncode == 0
+
+    def snapshot(self, sha: str) -> Snapshot:
+        """The tree at `sha`, extracted once into the cache and reused after."""
+        sha = self.resolve(sha)
+        root = self.snapshots / sha
+        if not root.exists():
+            self.snapshots.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=self.snapshots, prefix=".partial-"))
+            archive = git("archive", "--format=tar", sha, cwd=self.mirror)
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(tmp, filter="data")
+            try:
+                tmp.rename(root)
+            except OSError:  # another process extracted it first
+                shutil.rmtree(tmp)
+        return Snapshot(sha, root)

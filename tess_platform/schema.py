@@ -1,0 +1,63 @@
+"""Validate merged values against the chart's values schema, naming the file that brought each
+problem in. Messages never quote a value: a value may be a secret."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import jsonschema
+
+from .chart import ChartFiles
+from .values import Layer, Merged, ValuesError, dotted, merge
+
+
+def chart_values(chart: ChartFiles, layers: list[Layer]) -> Merged:
+    """What helm validates and renders: the chart's defaults with the layers merged over them."""
+    return merge([Layer("chart defaults", chart.defaults), *layers])
+
+
+def problems(chart: ChartFiles, merged: Merged) -> list[str]:
+    validator = jsonschema.Draft7Validator(chart.schema)
+    out = []
+    for error in sorted(validator.iter_errors(merged.values), key=lambda e: list(e.path)):
+        for path, reason in _explain(error, chart):
+            out.append(f"{merged.source_of(path)}: {dotted(path)}: {reason}")
+    return out
+
+
+def validate(chart: ChartFiles, merged: Merged, what: str) -> None:
+    found = problems(chart, merged)
+    if found:
+        raise ValuesError(f"{what}: the values do not pass the chart schema:\n  " + "\n  ".join(found))
+
+
+def _explain(error: jsonschema.ValidationError, chart: ChartFiles) -> list[tuple[tuple, str]]:
+    path = tuple(str(p) for p in error.path)
+    schema_name = f"the {chart.chart.label} values schema"
+    kind = error.validator
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        patterns = error.schema.get("patternProperties", {})
+        extra = [
+            k for k in error.instance
+            if k not in allowed and not any(re.search(p, k) for p in patterns)
+        ]
+        return [((*path, str(k)), f"not allowed by {schema_name}") for k in sorted(extra)]
+    if kind == "type":
+        return [(path, f"must be of type {_types(error.validator_value)} in {schema_name}")]
+    if kind == "enum":
+        return [(path, f"must be one of {error.validator_value} in {schema_name}")]
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in (error.instance or {})]
+        return [((*path, k), f"is required by {schema_name}") for k in missing]
+    return [(path, f"fails `{kind}: {_short(error.validator_value)}` of {schema_name}")]
+
+
+def _types(value: Any) -> str:
+    return " or ".join(value) if isinstance(value, list) else str(value)
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) < 80 else text[:77] + "..."

@@ -1,0 +1,67 @@
+"""Secrets: git-crypt files decrypted in memory, and scrubbing of secret values from text."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import secrets as _random
+import subprocess
+import tempfile
+from collections.abc import Iterable
+
+GIT_CRYPT_MAGIC = b"\0GITCRYPT\0"
+
+
+class SecretsError(RuntimeError):
+    pass
+
+
+def is_encrypted(blob: bytes) -> bool:
+    return blob.startswith(GIT_CRYPT_MAGIC)
+
+
+def decrypt(blob: bytes, key_b64: str, source: str) -> str:
+    """Decrypt one git-crypt blob with an exported key given as base64 (TESS_GIT_CRYPT_KEY)."""
+    try:
+        key = base64.b64decode(key_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise SecretsError("TESS_GIT_CRYPT_KEY is not base64: export it with "
+                           "`git-crypt export-key FILE` and set `base64 -w0 FILE`") from None
+    # git-crypt reads its key from a file: a 0600 one, removed at once
+    fd, key_path = tempfile.mkstemp(prefix="tess-git-crypt-")
+    try:
+        os.write(fd, key)
+        os.close(fd)
+        result = subprocess.run(["git-crypt", "smudge", f"--key-file={key_path}"], input=blob,
+                                capture_output=True, timeout=60)
+    except FileNotFoundError:
+        raise SecretsError(f"{source}: git-crypt is not installed; run `bash .ci/setup`") from None
+    finally:
+        os.unlink(key_path)
+    if result.returncode != 0 or is_encrypted(result.stdout):
+        raise SecretsError(f"{source}: git-crypt could not decrypt it with TESS_GIT_CRYPT_KEY "
+                           "(is it the key of this repository?)")
+    return result.stdout.decode()
+
+
+def generate_token(nbytes: int = 32) -> str:
+    return _random.token_hex(nbytes)
+
+
+class Redactor:
+    """Replaces every known secret value in a text by `***`."""
+
+    def __init__(self, secret_values: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        self.add(secret_values)
+
+    def add(self, values: Iterable[str]) -> None:
+        # very short values would mask ordinary words; secrets here are tokens and passwords
+        self._values.update(v for v in values if len(v) >= 6)
+        ordered = sorted(self._values, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def __call__(self, text: str) -> str:
+        return self._pattern.sub("***", text) if self._pattern else text

@@ -1,0 +1,45 @@
+"""The environment a tess-platform process runs in, read in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+TARGETS = ("local", "aws")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _checkout_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    target: str
+    repo: str  # git URL or path whose branches are deployed
+    local_home: Path  # state folder of the local target
+    cache: Path  # git mirrors, repo snapshots, pulled charts
+    git_crypt_key: str | None  # base64 of an exported git-crypt key
+    chart_dir: Path | None  # a folder with the chart's values.yaml and schema, instead of pulling
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        target = env.get("TESS_TARGET", "local") or "local"
+        if target not in TARGETS:
+            raise SettingsError(f"TESS_TARGET={target!r}: must be one of {', '.join(TARGETS)}")
+        home = Path(env.get("TESS_LOCAL_HOME") or Path.home() / ".local/share/tess-platform")
+        cache_default = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tess-platform"
+        chart_dir = env.get("TESS_CHART_DIR")
+        return cls(
+            target=target,
+            repo=env.get("TESS_REPO") or str(_checkout_root()),
+            local_home=home.expanduser().resolve(),
+            cache=Path(env.get("TESS_CACHE") or cache_default).expanduser().resolve(),
+            git_crypt_key=env.get("TESS_GIT_CRYPT_KEY") or None,
+            chart_dir=Path(chart_dir).expanduser().resolve() if chart_dir else None,
+        )

@@ -1,0 +1,81 @@
+"""What a target provides. Assets call these; they never know which target runs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .backends.image import ImageRef
+from .git import Snapshot
+from .releases import Release
+from .settings import Settings
+from .values import Layer, Merged
+
+
+class DeployError(RuntimeError):
+    """A release did not deploy; the message says what happened and what was put back."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str  # the hub's public URL, ending in /
+    api_token: str  # a token of the tess-platform service, for health checks
+
+
+@dataclass
+class Provisioned:
+    """What an infrastructure step produced: the asset's value, as metadata."""
+
+    summary: dict[str, Any]
+    version: str  # data version: changes exactly when what it provides changes
+
+
+@dataclass
+class Deployed:
+    revision: int
+    url: str
+    description: str
+    notes: list[str] = field(default_factory=list)  # e.g. values not applied on this target
+
+
+@dataclass
+class PastRevision:
+    revision: int
+    status: str
+    description: str
+    record: dict[str, Any]
+
+
+class Target(Protocol):
+    name: str
+
+    def ensure_cluster(self, log) -> Provisioned: ...
+
+    def ensure_storage(self, log) -> Provisioned: ...
+
+    def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]: ...
+
+    def image_ref(self, snapshot: Snapshot) -> ImageRef: ...
+
+    def target_secrets(self, release: Release) -> Layer | None: ...
+
+    def pipeline_values(self, release: Release, merged: Merged, image: ImageRef) -> Layer: ...
+
+    def deploy(self, release: Release, merged: Merged, overlay_leaves: set,
+               record: dict[str, Any], log) -> Deployed: ...
+
+    def rollback(self, release: Release, revision: int, log) -> Deployed: ...
+
+    def history(self, release: Release) -> list[PastRevision]: ...
+
+    def endpoint(self, release: Release) -> Endpoint: ...
+
+
+def target_from_settings(settings: Settings) -> Target:
+    if settings.target == "local":
+        from .backends.local.target import LocalTarget
+
+        return LocalTarget(settings)
+    raise NotImplementedError(
+        "TESS_TARGET=aws: the aws target (terraform, EKS, helm) is not built yet; "
+        "use the local target")

@@ -1,0 +1,205 @@
+"""Helm-style values: load YAML layers, merge them as helm does, mask, fingerprint and diff.
+
+Merge rules (helm's): later layers win; maps merge key by key; lists and scalars replace;
+a `null` deletes the key. Every node remembers the layer that set it, so that an error can
+name the file that brought a key in.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str, ...]
+MASK = "***"
+SECRET_HASH_PREFIX = "secret-sha256:"
+
+
+class ValuesError(ValueError):
+    """Bad values input; the message names the file and the key, never a secret value."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    source: str  # what an operator recognises: a repo-relative file, "chart defaults", "pipeline"
+    values: dict[str, Any]
+    secret: bool = False  # every leaf of a secret layer is a secret
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """A YAML mapping (an empty file is an empty mapping); errors name the file and line."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        # problem strings describe the syntax only; the snippet of content is left out (secrets)
+        mark = e.problem_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ValuesError(f"{source}{where}: malformed YAML: {e.problem}") from None
+    except yaml.YAMLError as e:
+        raise ValuesError(f"{source}: malformed YAML: {type(e).__name__}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValuesError(f"{source}: must be a mapping of values, not a {type(data).__name__}")
+    return data
+
+
+def load_layer(path: Path, source: str, secret: bool = False) -> Layer:
+    return Layer(source, parse_yaml(path.read_text(), source), secret)
+
+
+@dataclass
+class Merged:
+    values: dict[str, Any]
+    sources: dict[Path_, str] = field(default_factory=dict)  # node path -> layer that set it
+    secret_paths: set[Path_] = field(default_factory=set)  # leaves whose value is a secret
+
+    def source_of(self, path: Path_) -> str:
+        """The layer that brought `path` in: the deepest of its prefixes some layer set."""
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.sources:
+                return self.sources[path[:n]]
+        return "chart defaults"
+
+    def secret_values(self) -> list[str]:
+        return [str(v) for p in self.secret_paths if (v := get_path(self.values, p)) is not None]
+
+    def masked(self) -> dict[str, Any]:
+        """The values with every secret leaf replaced by `***`."""
+        return _replace_paths(self.values, self.secret_paths, lambda _: MASK)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The values with every secret replaced by its hash: changes show, values do not."""
+        return _replace_paths(self.values, self.secret_paths, _secret_hash)
+
+    def sha256(self) -> str:
+        return canonical_sha256(self.fingerprint())
+
+
+def _secret_hash(value: Any) -> str:
+    return SECRET_HASH_PREFIX + hashlib.sha256(str(value).encode()).hexdigest()
+
+
+def canonical_sha256(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def merge(layers: list[Layer]) -> Merged:
+    merged = Merged({})
+    for layer in layers:
+        _merge_into(merged, merged.values, layer.values, (), layer)
+    merged.secret_paths = {p for p in merged.secret_paths if _has_path(merged.values, p)}
+    return merged
+
+
+def _merge_into(merged: Merged, base: dict, over: dict, prefix: Path_, layer: Layer) -> None:
+    for key, value in over.items():
+        key = str(key)
+        path = (*prefix, key)
+        if value is None:
+            base.pop(key, None)
+            merged.sources[path] = layer.source
+            continue
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged.sources.setdefault(path, layer.source)
+            _merge_into(merged, base[key], value, path, layer)
+            continue
+        base[key] = copy.deepcopy(value)
+        _forget_below(merged, path)
+        merged.sources[path] = layer.source
+        for leaf in leaf_paths(value, path):
+            if layer.secret:
+                merged.secret_paths.add(leaf)
+            else:
+                merged.secret_paths.discard(leaf)
+
+
+def _forget_below(merged: Merged, path: Path_) -> None:
+    n = len(path)
+    for p in [p for p in merged.sources if len(p) > n and p[:n] == path]:
+        del merged.sources[p]
+    merged.secret_paths = {p for p in merged.secret_paths if not (len(p) > n and p[:n] == path)}
+
+
+def leaf_paths(value: Any, prefix: Path_ = ()) -> Iterator[Path_]:
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            yield from leaf_paths(v, (*prefix, str(k)))
+    else:
+        yield prefix
+
+
+def get_path(data: Any, path: Path_) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _has_path(data: Any, path: Path_) -> bool:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return False
+        data = data[key]
+    return True
+
+
+def set_path(data: dict, path: Path_, value: Any) -> None:
+    for key in path[:-1]:
+        data = data.setdefault(key, {})
+    data[path[-1]] = value
+
+
+def _replace_paths(values: dict, paths: set[Path_], replace) -> dict:
+    out = copy.deepcopy(values)
+    for path in paths:
+        if path and _has_path(out, path):
+            set_path(out, path, replace(get_path(out, path)))
+    return out
+
+
+def dotted(path: Path_) -> str:
+    return ".".join(path) if path else "(top level)"
+
+
+def diff(old: dict[str, Any] | None, new: dict[str, Any], secret_paths: set[Path_]) -> list[str]:
+    """What changed between two fingerprinted value trees, one line a key; secrets say only
+    that they changed."""
+    if old is None:
+        return ["first revision"]
+    old_leaves = {p: get_path(old, p) for p in leaf_paths(old)}
+    new_leaves = {p: get_path(new, p) for p in leaf_paths(new)}
+    lines = []
+    for path in sorted(old_leaves.keys() | new_leaves.keys()):
+        before, after = old_leaves.get(path, _MISSING), new_leaves.get(path, _MISSING)
+        if before == after:
+            continue
+        if path in secret_paths or _is_secret_hash(before) or _is_secret_hash(after):
+            lines.append(f"`{dotted(path)}`: secret changed")
+        elif before is _MISSING:
+            lines.append(f"`{dotted(path)}`: added {_short(after)}")
+        elif after is _MISSING:
+            lines.append(f"`{dotted(path)}`: removed (was {_short(before)})")
+        else:
+            lines.append(f"`{dotted(path)}`: {_short(before)} → {_short(after)}")
+    return lines
+
+
+_MISSING = object()
+
+
+def _is_secret_hash(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(SECRET_HASH_PREFIX)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
