@@ -75,6 +75,8 @@ class Repo:
             "+refs/heads/*:refs/heads/*", cwd=self.mirror)
 
     def has_commit(self, sha: str) -> bool:
+        if not (self.mirror / "HEAD").exists():
+            return False
         probe = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=self.mirror,
                                capture_output=True)
         return probe.returncode == 0

@@ -8,6 +8,7 @@ values are not written into the config: they are references resolved from a 0600
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -88,6 +89,8 @@ def translate(merged: Merged, overlay_leaves: set[Path_], *, env: str, state_dir
 
     # the user servers: this venv's single-user server, homes by storage type
     hub.set("Spawner", "cmd", [_tool(bin_dir, "jupyterhub-singleuser")])
+    if os.geteuid() == 0:  # a container runs as jovyan; a local process as whoever runs this
+        hub.set("Spawner", "args", ["--ServerApp.allow_root=True"])
     if (url := v.get("singleuser", "defaultUrl")) is not None:
         hub.set("Spawner", "default_url", url)
     for kind in ("limit", "guarantee"):
@@ -156,7 +159,7 @@ def _culler(cull: dict[str, Any], bin_dir: Path) -> dict[str, Any]:
     for key, flag in [("users", "--cull-users"), ("adminUsers", "--cull-admin-users"),
                       ("removeNamedServers", "--remove-named-servers")]:
         if cull.get(key):
-            command.append(flag)
+            command.append(f"{flag}=True")
     return {"name": "idle-culler", "command": command}
 
 

@@ -20,6 +20,10 @@ def _resolve(value):
     return value
 
 
+# ports of this process's own, picked free by the supervisor at each start
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{os.environ['TESS_HUB_API_PORT']}"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{os.environ['TESS_PROXY_API_PORT']}"
+
 for _cls, _traits in json.loads((_revision / "config.json").read_text()).items():
     for _trait, _value in _traits.items():
         _value = _resolve(_value)

@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -222,6 +223,7 @@ class Supervisor:
         state = self.state_dir(rev.release)
         state.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "TESS_HUB_REVISION": str(folder),
+               "TESS_HUB_API_PORT": str(_free_port()), "TESS_PROXY_API_PORT": str(_free_port()),
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         env.pop("JUPYTERHUB_API_TOKEN", None)
         with open(folder / "hub.log", "ab") as out:
@@ -269,8 +271,6 @@ def _healthy(url: str) -> bool:
 
 
 def _port_free(port: int) -> bool:
-    import socket
-
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the proxy binds it
         try:
@@ -278,6 +278,12 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _tail(path: Path, lines: int = 15) -> str:
