@@ -37,6 +37,7 @@ class ImageRef:
     repository: str
     tag: str
     digest: str | None = None
+    dockerfile_sha256: str | None = None
 
     @property
     def ref(self) -> str:

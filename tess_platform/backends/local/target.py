@@ -50,14 +50,13 @@ class LocalTarget:
                            version=canonical_sha256({"efs": str(self.efs)}))
 
     def image_ref(self, snapshot: Snapshot) -> ImageRef:
-        return ImageRef(IMAGE_REPOSITORY, render(snapshot.root).tag)
+        rendered = render(snapshot.root)
+        return ImageRef(IMAGE_REPOSITORY, rendered.tag, None, rendered.dockerfile_sha256)
 
     def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]:
         rendered = render(snapshot.root)
-        ref = ImageRef(IMAGE_REPOSITORY, rendered.tag)
-        meta: dict[str, Any] = {"buildpack": rendered.buildpack,
-                                "dockerfile_sha256": rendered.dockerfile_sha256,
-                                "dockerfile": rendered.dockerfile}
+        ref = ImageRef(IMAGE_REPOSITORY, rendered.tag, None, rendered.dockerfile_sha256)
+        meta: dict[str, Any] = {"buildpack": rendered.buildpack, "dockerfile": rendered.dockerfile}
         if _docker_answers():
             log(f"a Docker daemon answers: building {ref.ref} with repo2docker")
             _build(snapshot.root / "image", ref.ref)

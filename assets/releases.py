@@ -1,0 +1,152 @@
+"""<env>/<deployment>/values and <env>/<deployment>/release, with their checks, for every hub."""
+
+
+import yaml
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+
+from tess_platform import health
+from tess_platform.chart import JUPYTERHUB
+from tess_platform.releases import Release, all_releases
+from tess_platform.targets import DeployError
+from tess_platform.values import ValuesError
+
+from .image import USER_IMAGE
+from .infra import EFS, EKS_CLUSTER
+from .resources import PlatformResource
+
+APPROVER_TAG = "tess/approved_by"
+
+
+def values_key(release: Release) -> AssetKey:
+    return AssetKey([release.env, release.key, "values"])
+
+
+def release_key(release: Release) -> AssetKey:
+    return AssetKey([release.env, release.key, "release"])
+
+
+def _bullets(lines: list[str]) -> MetadataValue:
+    return MetadataValue.md("\n".join(f"- {line}" for line in lines) or "none")
+
+
+def _fail(platform: PlatformResource, error: Exception, what_next: str) -> Failure:
+    return Failure(description=platform.platform.redact(f"{error}\n\n{what_next}"))
+
+
+def values_asset(release: Release) -> AssetsDefinition:
+    @asset(key=values_key(release), group_name=release.env, deps=[USER_IMAGE],
+           code_version=JUPYTERHUB.label,
+           description=f"The merged chart values of {release.name}, validated against the "
+                       f"{JUPYTERHUB.label} values schema; the user image pinned.")
+    def _values(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
+        snapshot = platform.snapshot(context)
+        core = platform.platform
+        try:
+            values = core.values(core.tree(snapshot), release, core.image_ref(snapshot))
+        except (ValuesError, RuntimeError) as e:
+            raise _fail(platform, e, "Fix the file named above and merge again; nothing was "
+                                     "deployed.") from None
+        for note in values.hierarchy.notes:
+            context.log.info(note)
+        masked = yaml.safe_dump(values.merged.masked(), sort_keys=True)
+        return MaterializeResult(
+            metadata={
+                "git_sha": snapshot.sha,
+                "values_sha256": values.sha256,
+                "layers": _bullets([f"`{layer.source}`" for layer in values.hierarchy.layers]),
+                "notes": _bullets(values.hierarchy.notes),
+                "values": MetadataValue.md(f"```yaml\n{masked}```"),
+            },
+            data_version=DataVersion(values.sha256),
+        )
+
+    return _values
+
+
+def release_asset(release: Release) -> AssetsDefinition:
+    deps = [values_key(release), EKS_CLUSTER]
+    if release.deployment == "tess-private":
+        deps.append(EFS)
+    if release.env == "prod":
+        deps.append(release_key(Release(release.deployment, "staging")))
+
+    @asset(key=release_key(release), group_name=release.env, deps=deps,
+           code_version=JUPYTERHUB.label,
+           description=f"The {release.name} hub: a release of the {JUPYTERHUB.label} chart.")
+    def _release(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
+        if release.env == "prod" and not context.run.tags.get(APPROVER_TAG):
+            raise Failure(description=f"{release.name}: prod is deployed only with an approver: "
+                                      f"launch the run with the tag {APPROVER_TAG}=NAME.")
+        snapshot = platform.snapshot(context)
+        core = platform.platform
+        image = core.image_ref(snapshot)
+        try:
+            outcome = core.deploy(snapshot, release, image, context.log.info)
+        except (ValuesError, DeployError, RuntimeError) as e:
+            raise _fail(platform, e, "Fix the cause named above and deploy again; a revision "
+                                     "that was serving before still serves.") from None
+        deployed = outcome.deployed
+        for note in deployed.notes:
+            context.log.info(note)
+        return MaterializeResult(
+            metadata={
+                "git_sha": snapshot.sha,
+                "image": image.ref,
+                "image_tag": image.tag,
+                "dockerfile_sha256": image.dockerfile_sha256,
+                "values_sha256": outcome.values_sha256,
+                "release_hash": outcome.release_hash,
+                "url": MetadataValue.url(deployed.url),
+                "revision": deployed.revision,
+                "chart": JUPYTERHUB.label,
+                "target": core.target.name,
+                "changes": _bullets(outcome.changes),
+                "not_applied": _bullets(deployed.notes),
+            },
+            data_version=DataVersion(outcome.release_hash),
+        )
+
+    return _release
+
+
+def release_checks(release: Release) -> list:
+    key = release_key(release)
+
+    @asset_check(asset=key, name="hub_healthy",
+                 description="The hub answers /hub/health and its REST API.")
+    def _hub_healthy(context: AssetCheckExecutionContext,
+                     platform: PlatformResource) -> AssetCheckResult:
+        return _result(health.hub_healthy(platform.platform.target.endpoint(release)))
+
+    @asset_check(asset=key, name="server_spawns",
+                 description="A check user's server starts, answers its API, and is stopped.")
+    def _server_spawns(context: AssetCheckExecutionContext,
+                       platform: PlatformResource) -> AssetCheckResult:
+        return _result(health.server_spawns(platform.platform.target.endpoint(release)))
+
+    return [_hub_healthy, _server_spawns]
+
+
+def _result(result: health.CheckResult) -> AssetCheckResult:
+    return AssetCheckResult(passed=result.passed,
+                            description=result.description, metadata=result.details)
+
+
+def all_release_assets() -> list[AssetsDefinition]:
+    return [make(r) for r in all_releases() for make in (values_asset, release_asset)]
+
+
+def all_release_checks() -> list:
+    return [check for r in all_releases() for check in release_checks(r)]
