@@ -1,6 +1,5 @@
 """image/user_image: the repo2docker user image every hub runs, tagged by content."""
 
-
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -15,8 +14,12 @@ from .resources import PlatformResource
 USER_IMAGE = AssetKey(["image", "user_image"])
 
 
-@asset(key=USER_IMAGE, group_name="image", code_version="repo2docker-2026.4.0",
-       description="The user image, built by repo2docker from image/ and tagged by content.")
+@asset(
+    key=USER_IMAGE,
+    group_name="image",
+    code_version="repo2docker-2026.4.0",
+    description="The user image, built by repo2docker from image/ and tagged by content.",
+)
 def user_image(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
     snapshot = platform.snapshot(context)
     ref, details = platform.platform.target.ensure_image(snapshot, context.log.info)

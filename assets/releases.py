@@ -1,6 +1,5 @@
 """<env>/<deployment>/values and <env>/<deployment>/release, with their checks, for every hub."""
 
-
 import yaml
 from dagster import (
     AssetCheckExecutionContext,
@@ -46,18 +45,24 @@ def _fail(platform: PlatformResource, error: Exception, what_next: str) -> Failu
 
 
 def values_asset(release: Release) -> AssetsDefinition:
-    @asset(key=values_key(release), group_name=release.env, deps=[USER_IMAGE],
-           code_version=JUPYTERHUB.label,
-           description=f"The merged chart values of {release.name}, validated against the "
-                       f"{JUPYTERHUB.label} values schema; the user image pinned.")
+    @asset(
+        key=values_key(release),
+        group_name=release.env,
+        deps=[USER_IMAGE],
+        code_version=JUPYTERHUB.label,
+        description=f"The merged chart values of {release.name}, validated against the "
+        f"{JUPYTERHUB.label} values schema; the user image pinned.",
+    )
     def _values(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
         snapshot = platform.snapshot(context)
         core = platform.platform
         try:
-            values = core.values(core.tree(snapshot), release, core.image_ref(snapshot))
+            tree = core.tree(snapshot)
+            values = core.values(tree, release, core.image_ref(tree))
         except (ValuesError, RuntimeError) as e:
-            raise _fail(platform, e, "Fix the file named above and merge again; nothing was "
-                                     "deployed.") from None
+            raise _fail(
+                platform, e, "Fix the file named above and merge again; nothing was deployed."
+            ) from None
         for note in values.hierarchy.notes:
             context.log.info(note)
         masked = yaml.safe_dump(values.merged.masked(), sort_keys=True)
@@ -82,21 +87,31 @@ def release_asset(release: Release) -> AssetsDefinition:
     if release.env == "prod":
         deps.append(release_key(Release(release.deployment, "staging")))
 
-    @asset(key=release_key(release), group_name=release.env, deps=deps,
-           code_version=JUPYTERHUB.label,
-           description=f"The {release.name} hub: a release of the {JUPYTERHUB.label} chart.")
+    @asset(
+        key=release_key(release),
+        group_name=release.env,
+        deps=deps,
+        code_version=JUPYTERHUB.label,
+        description=f"The {release.name} hub: a release of the {JUPYTERHUB.label} chart.",
+    )
     def _release(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
         if release.env == "prod" and not context.run.tags.get(APPROVER_TAG):
-            raise Failure(description=f"{release.name}: prod is deployed only with an approver: "
-                                      f"launch the run with the tag {APPROVER_TAG}=NAME.")
+            raise Failure(
+                description=f"{release.name}: prod is deployed only with an approver: "
+                f"launch the run with the tag {APPROVER_TAG}=NAME."
+            )
         snapshot = platform.snapshot(context)
         core = platform.platform
-        image = core.image_ref(snapshot)
+        image = core.image_ref(core.tree(snapshot))
         try:
             outcome = core.deploy(snapshot, release, image, context.log.info)
         except (ValuesError, DeployError, RuntimeError) as e:
-            raise _fail(platform, e, "Fix the cause named above and deploy again; a revision "
-                                     "that was serving before still serves.") from None
+            raise _fail(
+                platform,
+                e,
+                "Fix the cause named above and deploy again; a revision "
+                "that was serving before still serves.",
+            ) from None
         deployed = outcome.deployed
         for note in deployed.notes:
             context.log.info(note)
@@ -124,24 +139,31 @@ def release_asset(release: Release) -> AssetsDefinition:
 def release_checks(release: Release) -> list:
     key = release_key(release)
 
-    @asset_check(asset=key, name="hub_healthy",
-                 description="The hub answers /hub/health and its REST API.")
-    def _hub_healthy(context: AssetCheckExecutionContext,
-                     platform: PlatformResource) -> AssetCheckResult:
+    @asset_check(
+        asset=key, name="hub_healthy", description="The hub answers /hub/health and its REST API."
+    )
+    def _hub_healthy(
+        context: AssetCheckExecutionContext, platform: PlatformResource
+    ) -> AssetCheckResult:
         return _result(health.hub_healthy(platform.platform.target.endpoint(release)))
 
-    @asset_check(asset=key, name="server_spawns",
-                 description="A check user's server starts, answers its API, and is stopped.")
-    def _server_spawns(context: AssetCheckExecutionContext,
-                       platform: PlatformResource) -> AssetCheckResult:
+    @asset_check(
+        asset=key,
+        name="server_spawns",
+        description="A check user's server starts, answers its API, and is stopped.",
+    )
+    def _server_spawns(
+        context: AssetCheckExecutionContext, platform: PlatformResource
+    ) -> AssetCheckResult:
         return _result(health.server_spawns(platform.platform.target.endpoint(release)))
 
     return [_hub_healthy, _server_spawns]
 
 
 def _result(result: health.CheckResult) -> AssetCheckResult:
-    return AssetCheckResult(passed=result.passed,
-                            description=result.description, metadata=result.details)
+    return AssetCheckResult(
+        passed=result.passed, description=result.description, metadata=result.details
+    )
 
 
 def all_release_assets() -> list[AssetsDefinition]:

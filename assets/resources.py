@@ -1,6 +1,5 @@
 """The one resource assets use: the platform, with the snapshot this run deploys."""
 
-
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
@@ -30,7 +29,8 @@ class PlatformResource(ConfigurableResource):
         if self._snapshot is None:
             run = context.run
             sha = run.tags.get(SHA_TAG) or context.instance.get_run_by_id(run.run_id).tags.get(
-                SHA_TAG)
+                SHA_TAG
+            )
             snapshot, how = self._platform.snapshot(sha)
             if not sha:
                 context.instance.add_run_tags(run.run_id, {SHA_TAG: snapshot.sha})

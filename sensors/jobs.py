@@ -9,5 +9,5 @@ deploy_staging = define_asset_job(
     selection=AssetSelection.groups("infra", "image", "staging"),
     tags={"tess/env": "staging"},
     description="Deploy the staging hubs at one git SHA (tag tess/git_sha; default: the head "
-                "of staging): infra, the user image, values, releases and their checks.",
+    "of staging): infra, the user image, values, releases and their checks.",
 )

@@ -76,8 +76,18 @@ def _pulled(chart: Chart, cache_dir: Path) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        cmd = ["helm", "pull", chart.name, "--repo", chart.repo, "--version", chart.version,
-               "--untar", "--untardir", tmp]
+        cmd = [
+            "helm",
+            "pull",
+            chart.name,
+            "--repo",
+            chart.repo,
+            "--version",
+            chart.version,
+            "--untar",
+            "--untardir",
+            tmp,
+        ]
         try:
             subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
         except FileNotFoundError:

@@ -24,8 +24,7 @@ class GitError(RuntimeError):
 
 
 def git(*args: str, cwd: Path | None = None, input: bytes | None = None) -> bytes:
-    result = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
-                            timeout=600)
+    result = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, timeout=600)
     if result.returncode != 0:
         raise GitError(f"git {' '.join(args[:2])} failed: {result.stderr.decode().strip()}")
     return result.stdout
@@ -71,14 +70,22 @@ class Repo:
             tmp = Path(tempfile.mkdtemp(dir=self.mirror.parent))
             git("init", "--bare", "--quiet", str(tmp))
             tmp.rename(self.mirror) if not self.mirror.exists() else shutil.rmtree(tmp)
-        git("fetch", "--quiet", "--prune", "--force", self.url,
-            "+refs/heads/*:refs/heads/*", cwd=self.mirror)
+        git(
+            "fetch",
+            "--quiet",
+            "--prune",
+            "--force",
+            self.url,
+            "+refs/heads/*:refs/heads/*",
+            cwd=self.mirror,
+        )
 
     def has_commit(self, sha: str) -> bool:
         if not (self.mirror / "HEAD").exists():
             return False
-        probe = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=self.mirror,
-                               capture_output=True)
+        probe = subprocess.run(
+            ["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=self.mirror, capture_output=True
+        )
         return probe.returncode == 0
 
     def resolve(self, sha: str) -> str:
@@ -93,8 +100,11 @@ class Repo:
 
     def is_on_branch(self, sha: str, branch: str) -> bool:
         self.fetch()
-        probe = subprocess.run(["git", "merge-base", "--is-ancestor", sha, f"refs/heads/{branch}"],
-                               cwd=self.mirror, capture_output=True)
+        probe = subprocess.run(
+            ["git", "merge-base", "--is-ancestor", sha, f"refs/heads/{branch}"],
+            cwd=self.mirror,
+            capture_output=True,
+        )
         return probe.returncode == 0
 
     def snapshot(self, sha: str) -> Snapshot:

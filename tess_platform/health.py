@@ -21,8 +21,9 @@ class CheckResult:
 
 def _api(endpoint: Endpoint, method: str, path: str, **kw) -> requests.Response:
     headers = {"Authorization": f"token {endpoint.api_token}"}
-    return requests.request(method, f"{endpoint.url}hub/api/{path}", headers=headers,
-                            timeout=10, **kw)
+    return requests.request(
+        method, f"{endpoint.url}hub/api/{path}", headers=headers, timeout=10, **kw
+    )
 
 
 def hub_healthy(endpoint: Endpoint) -> CheckResult:
@@ -37,8 +38,11 @@ def hub_healthy(endpoint: Endpoint) -> CheckResult:
         version = info.json().get("version", "?")
     except requests.RequestException as e:
         return CheckResult(False, f"{endpoint.url} did not answer: {type(e).__name__}")
-    return CheckResult(True, f"hub {version} healthy at {endpoint.url}",
-                       {"url": endpoint.url, "jupyterhub_version": version})
+    return CheckResult(
+        True,
+        f"hub {version} healthy at {endpoint.url}",
+        {"url": endpoint.url, "jupyterhub_version": version},
+    )
 
 
 def server_spawns(endpoint: Endpoint, timeout: float = 120.0) -> CheckResult:
@@ -47,25 +51,40 @@ def server_spawns(endpoint: Endpoint, timeout: float = 120.0) -> CheckResult:
     try:
         if _api(endpoint, "GET", f"users/{CHECK_USER}").status_code == 404:
             _expect(_api(endpoint, "POST", f"users/{CHECK_USER}"), (201,), "create the check user")
-        _expect(_api(endpoint, "POST", f"users/{CHECK_USER}/server"), (201, 202, 400),
-                "start the check user's server")
+        _expect(
+            _api(endpoint, "POST", f"users/{CHECK_USER}/server"),
+            (201, 202, 400),
+            "start the check user's server",
+        )
         server = _wait(endpoint, lambda s: s is not None and s.get("ready"), timeout, started)
         if server is _PENDING:
-            return CheckResult(False, f"the server of {CHECK_USER} was not ready in {timeout:.0f} s")
+            return CheckResult(False, f"{CHECK_USER}'s server was not ready in {timeout:.0f} s")
         spawn_s = time.monotonic() - started
-        status = requests.get(f"{endpoint.url.rstrip('/')}{server['url']}api/status",
-                              headers={"Authorization": f"token {endpoint.api_token}"},
-                              timeout=10)
+        status = requests.get(
+            f"{endpoint.url.rstrip('/')}{server['url']}api/status",
+            headers={"Authorization": f"token {endpoint.api_token}"},
+            timeout=10,
+        )
         _expect(status, (200,), "reach the server's API")
-        _expect(_api(endpoint, "DELETE", f"users/{CHECK_USER}/server"), (202, 204),
-                "stop the check user's server")
+        _expect(
+            _api(endpoint, "DELETE", f"users/{CHECK_USER}/server"),
+            (202, 204),
+            "stop the check user's server",
+        )
         if _wait(endpoint, lambda s: s is None, 60, time.monotonic()) is _PENDING:
             return CheckResult(False, f"the server of {CHECK_USER} did not stop in 60 s")
     except (requests.RequestException, _Failed) as e:
-        return CheckResult(False, str(e) if isinstance(e, _Failed) else
-                           f"{endpoint.url} did not answer: {type(e).__name__}")
-    return CheckResult(True, f"{CHECK_USER}'s server started in {spawn_s:.1f} s, answered, stopped",
-                       {"spawn_seconds": f"{spawn_s:.1f}"})
+        return CheckResult(
+            False,
+            str(e)
+            if isinstance(e, _Failed)
+            else f"{endpoint.url} did not answer: {type(e).__name__}",
+        )
+    return CheckResult(
+        True,
+        f"{CHECK_USER}'s server started in {spawn_s:.1f} s, answered, stopped",
+        {"spawn_seconds": f"{spawn_s:.1f}"},
+    )
 
 
 class _Failed(Exception):

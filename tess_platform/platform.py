@@ -12,7 +12,14 @@ from functools import cached_property
 from .backends.image import ImageRef
 from .chart import JUPYTERHUB, ChartFiles, chart_files
 from .git import Repo, Snapshot
-from .hierarchy import Hierarchy, SnapshotTree, Tree, release_hierarchy, release_values
+from .hierarchy import (
+    Hierarchy,
+    SnapshotTree,
+    Tree,
+    pipeline_layer,
+    release_hierarchy,
+    release_values,
+)
 from .releases import Release
 from .secrets import Redactor
 from .settings import Settings
@@ -48,8 +55,9 @@ class DeployOutcome:
 def release_hash(chart: ChartFiles, values: ReleaseValues) -> str:
     """What decides whether a release must be deployed: chart, values (secrets hashed), image."""
     image = values.image.ref if values.image else None
-    return canonical_sha256({"chart": chart.chart.label, "values": values.merged.fingerprint(),
-                             "image": image})
+    return canonical_sha256(
+        {"chart": chart.chart.label, "values": values.merged.fingerprint(), "image": image}
+    )
 
 
 class Platform:
@@ -75,14 +83,18 @@ class Platform:
 
     def values(self, tree: Tree, release: Release, image: ImageRef | None) -> ReleaseValues:
         """The merged, schema-validated chart values of a release; the image pinned if given."""
-        hierarchy = release_hierarchy(tree, release, target=self.target.name,
-                                      git_crypt_key=self.settings.git_crypt_key,
-                                      target_secrets=self.target.target_secrets(release))
+        hierarchy = release_hierarchy(
+            tree,
+            release,
+            target=self.target.name,
+            git_crypt_key=self.settings.git_crypt_key,
+            target_secrets=self.target.target_secrets(release),
+        )
         pipeline = None
         if image is not None:
             base = release_values(self.chart, hierarchy, None, release)
             self.redact.add(base.secret_values())
-            pipeline = self.target.pipeline_values(release, base, image)
+            pipeline = pipeline_layer(release, base, image)
         merged = release_values(self.chart, hierarchy, pipeline, release)
         self.redact.add(merged.secret_values())
         return ReleaseValues(release, merged, hierarchy, image)
@@ -93,12 +105,18 @@ class Platform:
         previous = self.target.history(release)
         before = previous[-1].record.get("fingerprint") if previous else None
         changes = diff(before, values.merged.fingerprint(), values.merged.secret_paths)
-        record = {"git_sha": snapshot.sha, "image": image.ref, "release_hash": rhash,
-                  "values_sha256": values.sha256, "chart": self.chart.chart.label,
-                  "fingerprint": values.merged.fingerprint()}
-        deployed = self.target.deploy(release, values.merged, values.overlay_leaves, record,
-                                      log=lambda m: log(self.redact(m)))
+        record = {
+            "git_sha": snapshot.sha,
+            "image": image.ref,
+            "release_hash": rhash,
+            "values_sha256": values.sha256,
+            "chart": self.chart.chart.label,
+            "fingerprint": values.merged.fingerprint(),
+        }
+        deployed = self.target.deploy(
+            release, values.merged, values.overlay_leaves, record, log=lambda m: log(self.redact(m))
+        )
         return DeployOutcome(deployed, rhash, values.sha256, changes)
 
-    def image_ref(self, snapshot: Snapshot) -> ImageRef:
-        return self.target.image_ref(snapshot)
+    def image_ref(self, tree: Tree) -> ImageRef:
+        return self.target.image_ref(tree.root)

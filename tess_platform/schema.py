@@ -29,7 +29,8 @@ def problems(chart: ChartFiles, merged: Merged) -> list[str]:
 def validate(chart: ChartFiles, merged: Merged, what: str) -> None:
     found = problems(chart, merged)
     if found:
-        raise ValuesError(f"{what}: the values do not pass the chart schema:\n  " + "\n  ".join(found))
+        listed = "\n  ".join(found)
+        raise ValuesError(f"{what}: the values do not pass the chart schema:\n  {listed}")
 
 
 def _explain(error: jsonschema.ValidationError, chart: ChartFiles) -> list[tuple[tuple, str]]:
@@ -40,7 +41,8 @@ def _explain(error: jsonschema.ValidationError, chart: ChartFiles) -> list[tuple
         allowed = set(error.schema.get("properties", {}))
         patterns = error.schema.get("patternProperties", {})
         extra = [
-            k for k in error.instance
+            k
+            for k in error.instance
             if k not in allowed and not any(re.search(p, k) for p in patterns)
         ]
         return [((*path, str(k)), f"not allowed by {schema_name}") for k in sorted(extra)]

@@ -27,22 +27,30 @@ def decrypt(blob: bytes, key_b64: str, source: str) -> str:
     try:
         key = base64.b64decode(key_b64, validate=True)
     except (binascii.Error, ValueError):
-        raise SecretsError("TESS_GIT_CRYPT_KEY is not base64: export it with "
-                           "`git-crypt export-key FILE` and set `base64 -w0 FILE`") from None
+        raise SecretsError(
+            "TESS_GIT_CRYPT_KEY is not base64: export it with "
+            "`git-crypt export-key FILE` and set `base64 -w0 FILE`"
+        ) from None
     # git-crypt reads its key from a file: a 0600 one, removed at once
     fd, key_path = tempfile.mkstemp(prefix="tess-git-crypt-")
     try:
         os.write(fd, key)
         os.close(fd)
-        result = subprocess.run(["git-crypt", "smudge", f"--key-file={key_path}"], input=blob,
-                                capture_output=True, timeout=60)
+        result = subprocess.run(
+            ["git-crypt", "smudge", f"--key-file={key_path}"],
+            input=blob,
+            capture_output=True,
+            timeout=60,
+        )
     except FileNotFoundError:
         raise SecretsError(f"{source}: git-crypt is not installed; run `bash .ci/setup`") from None
     finally:
         os.unlink(key_path)
     if result.returncode != 0 or is_encrypted(result.stdout):
-        raise SecretsError(f"{source}: git-crypt could not decrypt it with TESS_GIT_CRYPT_KEY "
-                           "(is it the key of this repository?)")
+        raise SecretsError(
+            f"{source}: git-crypt could not decrypt it with TESS_GIT_CRYPT_KEY "
+            "(is it the key of this repository?)"
+        )
     return result.stdout.decode()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from .backends.image import ImageRef
@@ -55,14 +56,15 @@ class Target(Protocol):
 
     def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]: ...
 
-    def image_ref(self, snapshot: Snapshot) -> ImageRef: ...
+    def image_ref(self, tree_root: Path) -> ImageRef:
+        """The image a release of this tree runs, without building it."""
+        ...
 
     def target_secrets(self, release: Release) -> Layer | None: ...
 
-    def pipeline_values(self, release: Release, merged: Merged, image: ImageRef) -> Layer: ...
-
-    def deploy(self, release: Release, merged: Merged, overlay_leaves: set,
-               record: dict[str, Any], log) -> Deployed: ...
+    def deploy(
+        self, release: Release, merged: Merged, overlay_leaves: set, record: dict[str, Any], log
+    ) -> Deployed: ...
 
     def rollback(self, release: Release, revision: int, log) -> Deployed: ...
 
@@ -78,4 +80,5 @@ def target_from_settings(settings: Settings) -> Target:
         return LocalTarget(settings)
     raise NotImplementedError(
         "TESS_TARGET=aws: the aws target (terraform, EKS, helm) is not built yet; "
-        "use the local target")
+        "use the local target"
+    )

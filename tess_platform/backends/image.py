@@ -41,7 +41,9 @@ class ImageRef:
 
     @property
     def ref(self) -> str:
-        return f"{self.repository}@{self.digest}" if self.digest else f"{self.repository}:{self.tag}"
+        if self.digest:
+            return f"{self.repository}@{self.digest}"
+        return f"{self.repository}:{self.tag}"
 
 
 def render(tree_root: Path) -> RenderedImage:

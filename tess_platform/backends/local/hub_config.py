@@ -21,12 +21,26 @@ SECRET_REF = "$tess-secret"
 
 # Chart values this translation applies; everything else set by the hierarchy is listed.
 APPLIED = [
-    ("hub", "config"), ("hub", "services"), ("hub", "loadRoles"), ("hub", "cookieSecret"),
-    ("hub", "concurrentSpawnLimit"), ("hub", "activeServerLimit"), ("hub", "allowNamedServers"),
-    ("hub", "namedServerLimitPerUser"), ("hub", "shutdownOnLogout"), ("hub", "baseUrl"),
-    ("proxy", "secretToken"), ("singleuser", "defaultUrl"), ("singleuser", "memory"),
-    ("singleuser", "cpu"), ("singleuser", "extraEnv"), ("singleuser", "startTimeout"),
-    ("singleuser", "storage", "type"), ("singleuser", "cmd"), ("cull",), ("debug", "enabled"),
+    ("hub", "config"),
+    ("hub", "services"),
+    ("hub", "loadRoles"),
+    ("hub", "cookieSecret"),
+    ("hub", "concurrentSpawnLimit"),
+    ("hub", "activeServerLimit"),
+    ("hub", "allowNamedServers"),
+    ("hub", "namedServerLimitPerUser"),
+    ("hub", "shutdownOnLogout"),
+    ("hub", "baseUrl"),
+    ("proxy", "secretToken"),
+    ("singleuser", "defaultUrl"),
+    ("singleuser", "memory"),
+    ("singleuser", "cpu"),
+    ("singleuser", "extraEnv"),
+    ("singleuser", "startTimeout"),
+    ("singleuser", "storage", "type"),
+    ("singleuser", "cmd"),
+    ("cull",),
+    ("debug", "enabled"),
     ("custom",),
 ]
 
@@ -63,8 +77,9 @@ class _Values:
         return value
 
 
-def translate(merged: Merged, overlay_leaves: set[Path_], *, env: str, state_dir: Path,
-              homes_dir: Path) -> HubConfig:
+def translate(
+    merged: Merged, overlay_leaves: set[Path_], *, env: str, state_dir: Path, homes_dir: Path
+) -> HubConfig:
     custom_port = get_path(merged.values, ("custom", "tess", "local", "ports", env))
     if not isinstance(custom_port, int):
         raise ValueError(f"custom.tess.local.ports.{env}: the local target needs a port")
@@ -79,11 +94,13 @@ def translate(merged: Merged, overlay_leaves: set[Path_], *, env: str, state_dir
     hub.set("ConfigurableHTTPProxy", "auth_token", v.get("proxy", "secretToken"))
     hub.set("ConfigurableHTTPProxy", "command", [_tool(bin_dir, "configurable-http-proxy")])
     hub.set("JupyterHub", "log_level", "DEBUG" if v.get("debug", "enabled") else "INFO")
-    for key, trait in [("concurrentSpawnLimit", "concurrent_spawn_limit"),
-                       ("activeServerLimit", "active_server_limit"),
-                       ("allowNamedServers", "allow_named_servers"),
-                       ("namedServerLimitPerUser", "named_server_limit_per_user"),
-                       ("shutdownOnLogout", "shutdown_on_logout")]:
+    for key, trait in [
+        ("concurrentSpawnLimit", "concurrent_spawn_limit"),
+        ("activeServerLimit", "active_server_limit"),
+        ("allowNamedServers", "allow_named_servers"),
+        ("namedServerLimitPerUser", "named_server_limit_per_user"),
+        ("shutdownOnLogout", "shutdown_on_logout"),
+    ]:
         if (value := v.get("hub", key)) is not None:
             hub.set("JupyterHub", trait, value)
 
@@ -101,14 +118,18 @@ def translate(merged: Merged, overlay_leaves: set[Path_], *, env: str, state_dir
     if (timeout := v.get("singleuser", "startTimeout")) is not None:
         hub.set("Spawner", "start_timeout", timeout)
     extra_env = v.get("singleuser", "extraEnv") or {}
-    hub.set("Spawner", "environment", {k: x for k, x in extra_env.items() if not isinstance(
-        x, dict) or SECRET_REF in x})
+    hub.set(
+        "Spawner",
+        "environment",
+        {k: x for k, x in extra_env.items() if not isinstance(x, dict) or SECRET_REF in x},
+    )
     hub.persistent_homes = v.get("singleuser", "storage", "type") != "none"
     homes = homes_dir if hub.persistent_homes else state_dir / "ephemeral-homes"
     hub.set("SimpleLocalProcessSpawner", "home_dir_template", str(homes / "{username}"))
 
-    services = [{"name": name, **_service(spec)}
-                for name, spec in (v.get("hub", "services") or {}).items()]
+    services = [
+        {"name": name, **_service(spec)} for name, spec in (v.get("hub", "services") or {}).items()
+    ]
     roles = [{"name": name, **spec} for name, spec in (v.get("hub", "loadRoles") or {}).items()]
     cull = v.get("cull") or {}
     if cull.get("enabled"):
@@ -123,7 +144,8 @@ def translate(merged: Merged, overlay_leaves: set[Path_], *, env: str, state_dir
             hub.set(cls, trait, value)
 
     hub.unapplied = sorted(
-        dotted(p) for p in overlay_leaves
+        dotted(p)
+        for p in overlay_leaves
         if _present(merged, p) and not any(p[: len(a)] == a for a in APPLIED)
     )
     return hub
@@ -131,7 +153,8 @@ def translate(merged: Merged, overlay_leaves: set[Path_], *, env: str, state_dir
 
 def _present(merged: Merged, path: Path_) -> bool:
     return get_path(merged.values, path[:-1]) is not None and path[-1] in (
-        get_path(merged.values, path[:-1]) or {})
+        get_path(merged.values, path[:-1]) or {}
+    )
 
 
 def overlay_leaf_paths(layers_values: list[dict[str, Any]]) -> set[Path_]:
@@ -143,8 +166,14 @@ def _tool(bin_dir: Path, name: str) -> str:
     return str(path) if path.exists() else (shutil.which(name) or name)
 
 
-_SERVICE_KEYS = {"apiToken": "api_token", "admin": "admin", "url": "url", "display": "display",
-                 "oauth_no_confirm": "oauth_no_confirm", "info": "info"}
+_SERVICE_KEYS = {
+    "apiToken": "api_token",
+    "admin": "admin",
+    "url": "url",
+    "display": "display",
+    "oauth_no_confirm": "oauth_no_confirm",
+    "info": "info",
+}
 
 
 def _service(spec: dict[str, Any]) -> dict[str, Any]:
@@ -153,11 +182,18 @@ def _service(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _culler(cull: dict[str, Any], bin_dir: Path) -> dict[str, Any]:
     # the same flags the chart gives the culler
-    command = [_tool(bin_dir, "jupyterhub-idle-culler"), f"--timeout={cull['timeout']}",
-               f"--cull-every={cull['every']}", f"--concurrency={cull['concurrency']}",
-               f"--max-age={cull['maxAge']}"]
-    for key, flag in [("users", "--cull-users"), ("adminUsers", "--cull-admin-users"),
-                      ("removeNamedServers", "--remove-named-servers")]:
+    command = [
+        _tool(bin_dir, "jupyterhub-idle-culler"),
+        f"--timeout={cull['timeout']}",
+        f"--cull-every={cull['every']}",
+        f"--concurrency={cull['concurrency']}",
+        f"--max-age={cull['maxAge']}",
+    ]
+    for key, flag in [
+        ("users", "--cull-users"),
+        ("adminUsers", "--cull-admin-users"),
+        ("removeNamedServers", "--remove-named-servers"),
+    ]:
         if cull.get(key):
             command.append(f"{flag}=True")
     return {"name": "idle-culler", "command": command}

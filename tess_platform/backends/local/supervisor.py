@@ -8,11 +8,13 @@ session, so they outlive the Dagster run that started them.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -96,8 +98,11 @@ class Supervisor:
         root = self.release_dir(release) / "revisions"
         if not root.is_dir():
             return []
-        out = [Revision(**json.loads((p / "revision.json").read_text()))
-               for p in root.iterdir() if (p / "revision.json").exists()]
+        out = [
+            Revision(**json.loads((p / "revision.json").read_text()))
+            for p in root.iterdir()
+            if (p / "revision.json").exists()
+        ]
         return sorted(out, key=lambda r: r.revision)
 
     def current(self, release: str) -> Revision | None:
@@ -121,15 +126,20 @@ class Supervisor:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def upgrade(self, release: str, hub: HubConfig, record: dict[str, Any],
-                log=print) -> Revision:
+    def upgrade(self, release: str, hub: HubConfig, record: dict[str, Any], log=print) -> Revision:
         """Install or upgrade: start the new revision; put the previous one back if it fails."""
         with self.lock(release):
             history = self.history(release)
             previous = self.current(release)
             n = history[-1].revision + 1 if history else 1
-            rev = Revision(release, n, "pending-upgrade" if previous else "pending-install",
-                           "Upgrade complete" if previous else "Install complete", hub.port, record)
+            rev = Revision(
+                release,
+                n,
+                "pending-upgrade" if previous else "pending-install",
+                "Upgrade complete" if previous else "Install complete",
+                hub.port,
+                record,
+            )
             folder = self._revision_dir(release, n)
             folder.mkdir(parents=True)
             _write(folder / "config.json", hub.config)
@@ -148,7 +158,8 @@ class Supervisor:
                 back = self._restore(release, previous, n + 1, log)
                 raise SupervisorError(
                     f"{release}: revision {n} failed to start ({e}); rolled back to revision "
-                    f"{previous.revision}, now serving as revision {back.revision}") from None
+                    f"{previous.revision}, now serving as revision {back.revision}"
+                ) from None
             if previous:
                 previous.status = SUPERSEDED
                 self._save(previous)
@@ -161,8 +172,10 @@ class Supervisor:
         with self.lock(release):
             history = {r.revision: r for r in self.history(release)}
             if to_revision not in history:
-                raise SupervisorError(f"{release}: no revision {to_revision} in its history "
-                                      f"(has {sorted(history) or 'none'})")
+                raise SupervisorError(
+                    f"{release}: no revision {to_revision} in its history "
+                    f"(has {sorted(history) or 'none'})"
+                )
             current = self.current(release)
             self.stop_hub(release)
             rev = self._restore(release, history[to_revision], max(history) + 1, log)
@@ -176,8 +189,14 @@ class Supervisor:
         dst.mkdir(parents=True)
         for name, mode in (("config.json", 0o644), ("secrets.json", 0o600)):
             _write(dst / name, json.loads((src / name).read_text()), mode)
-        rev = Revision(release, n, "pending-rollback", f"Rollback to {source.revision}",
-                       source.port, source.record)
+        rev = Revision(
+            release,
+            n,
+            "pending-rollback",
+            f"Rollback to {source.revision}",
+            source.port,
+            source.record,
+        )
         self._save(rev)
         log(f"{release}: restoring revision {source.revision} as revision {n}")
         self._start(rev)
@@ -204,8 +223,11 @@ class Supervisor:
         try:
             pid = int(self._pidfile(release).read_text())
             proc = psutil.Process(pid)
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE and str(
-                    CONFIG_FILE) in proc.cmdline():
+            if (
+                proc.is_running()
+                and proc.status() != psutil.STATUS_ZOMBIE
+                and str(CONFIG_FILE) in proc.cmdline()
+            ):
                 return proc
         except (FileNotFoundError, ValueError, psutil.Error):
             pass
@@ -213,8 +235,13 @@ class Supervisor:
 
     def status(self, release: str) -> HubStatus:
         rev, proc = self.current(release), self._running(release)
-        return HubStatus(release, rev.revision if rev else None, proc is not None,
-                         proc.pid if proc else None, rev.url if rev else None)
+        return HubStatus(
+            release,
+            rev.revision if rev else None,
+            proc is not None,
+            proc.pid if proc else None,
+            rev.url if rev else None,
+        )
 
     def _start(self, rev: Revision) -> None:
         if not _port_free(rev.port):
@@ -222,25 +249,39 @@ class Supervisor:
         folder = self._revision_dir(rev.release, rev.revision)
         state = self.state_dir(rev.release)
         state.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "TESS_HUB_REVISION": str(folder),
-               "TESS_HUB_API_PORT": str(_free_port()), "TESS_PROXY_API_PORT": str(_free_port()),
-               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        env = {
+            **os.environ,
+            "TESS_HUB_REVISION": str(folder),
+            "TESS_HUB_API_PORT": str(_free_port()),
+            "TESS_PROXY_API_PORT": str(_free_port()),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
         env.pop("JUPYTERHUB_API_TOKEN", None)
         with open(folder / "hub.log", "ab") as out:
             proc = psutil.Popen(
-                [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_FILE)], cwd=state, env=env,
-                stdin=open(os.devnull), stdout=out, stderr=out, start_new_session=True)
+                [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_FILE)],
+                cwd=state,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
         self._pidfile(rev.release).write_text(str(proc.pid))
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise SupervisorError(f"the hub exited with code {proc.returncode}; "
-                                      f"last log lines:\n{_tail(folder / 'hub.log')}")
+                raise SupervisorError(
+                    f"the hub exited with code {proc.returncode}; "
+                    f"last log lines:\n{_tail(folder / 'hub.log')}"
+                )
             if _healthy(rev.url):
                 return
             time.sleep(0.1)
-        raise SupervisorError(f"the hub was not healthy within {self.start_timeout:.0f} s; "
-                              f"last log lines:\n{_tail(folder / 'hub.log')}")
+        raise SupervisorError(
+            f"the hub was not healthy within {self.start_timeout:.0f} s; "
+            f"last log lines:\n{_tail(folder / 'hub.log')}"
+        )
 
     def stop_hub(self, release: str, timeout: float = 15.0) -> bool:
         proc = self._running(release)
@@ -251,10 +292,8 @@ class Supervisor:
         os.killpg(proc.pid, signal.SIGTERM)  # the hub stops its proxy and user servers
         _, alive = psutil.wait_procs(family, timeout=timeout)
         for p in alive:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs(alive, timeout=5)
         self._pidfile(release).unlink(missing_ok=True)
         return True

@@ -36,21 +36,29 @@ class LocalTarget:
 
     def ensure_cluster(self, log) -> Provisioned:
         (self.home / "releases").mkdir(parents=True, exist_ok=True)
-        running = [s.release for s in map(self.supervisor.status, self.supervisor.releases())
-                   if s.running]
+        running = [
+            s.release for s in map(self.supervisor.status, self.supervisor.releases()) if s.running
+        ]
         log(f"local cluster: supervisor state in {self.home}")
-        return Provisioned({"target": "local", "state_folder": str(self.home),
-                            "running_hubs": ", ".join(running) or "none"},
-                           version=canonical_sha256({"local": str(self.home)}))
+        return Provisioned(
+            {
+                "target": "local",
+                "state_folder": str(self.home),
+                "running_hubs": ", ".join(running) or "none",
+            },
+            version=canonical_sha256({"local": str(self.home)}),
+        )
 
     def ensure_storage(self, log) -> Provisioned:
         self.efs.mkdir(parents=True, exist_ok=True)
         log(f"local EFS: persistent homes in {self.efs}")
-        return Provisioned({"target": "local", "homes_folder": str(self.efs)},
-                           version=canonical_sha256({"efs": str(self.efs)}))
+        return Provisioned(
+            {"target": "local", "homes_folder": str(self.efs)},
+            version=canonical_sha256({"efs": str(self.efs)}),
+        )
 
-    def image_ref(self, snapshot: Snapshot) -> ImageRef:
-        rendered = render(snapshot.root)
+    def image_ref(self, tree_root: Path) -> ImageRef:
+        rendered = render(tree_root)
         return ImageRef(IMAGE_REPOSITORY, rendered.tag, None, rendered.dockerfile_sha256)
 
     def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]:
@@ -62,8 +70,10 @@ class LocalTarget:
             _build(snapshot.root / "image", ref.ref)
             meta["built"] = True
         else:
-            log(f"no Docker daemon: {ref.ref} rendered by repo2docker, not built; local hubs "
-                "run the single-user server of this machine")
+            log(
+                f"no Docker daemon: {ref.ref} rendered by repo2docker, not built; local hubs "
+                "run the single-user server of this machine"
+            )
             meta["built"] = False
         return ref, meta
 
@@ -72,12 +82,13 @@ class LocalTarget:
         path = self.home / "secrets" / f"{release.name}.json"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            password = {"SharedPasswordAuthenticator": {"user_password": generate_token(12)}}
             generated = {
                 "proxy": {"secretToken": generate_token()},
                 "hub": {
                     "cookieSecret": generate_token(),
                     "services": {SERVICE: {"apiToken": generate_token()}},
-                    "config": {"SharedPasswordAuthenticator": {"user_password": generate_token(12)}},
+                    "config": password,
                 },
             }
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -85,15 +96,16 @@ class LocalTarget:
                 json.dump(generated, f, indent=2)
         return Layer(f"local secrets ({path})", json.loads(path.read_text()), secret=True)
 
-    def pipeline_values(self, release: Release, merged: Merged, image: ImageRef) -> Layer:
-        return Layer("pipeline", {"singleuser": {"image": {"name": image.repository,
-                                                           "tag": image.tag}}})
-
-    def deploy(self, release: Release, merged: Merged, overlay_leaves: set,
-               record: dict[str, Any], log) -> Deployed:
-        hub = translate(merged, overlay_leaves, env=release.env,
-                        state_dir=self.supervisor.state_dir(release.name),
-                        homes_dir=self.efs / release.name)
+    def deploy(
+        self, release: Release, merged: Merged, overlay_leaves: set, record: dict[str, Any], log
+    ) -> Deployed:
+        hub = translate(
+            merged,
+            overlay_leaves,
+            env=release.env,
+            state_dir=self.supervisor.state_dir(release.name),
+            homes_dir=self.efs / release.name,
+        )
         try:
             rev = self.supervisor.upgrade(release.name, hub, record, log=log)
         except SupervisorError as e:
@@ -109,8 +121,10 @@ class LocalTarget:
         return Deployed(rev.revision, rev.url, rev.description)
 
     def history(self, release: Release) -> list[PastRevision]:
-        return [PastRevision(r.revision, r.status, r.description, r.record)
-                for r in self.supervisor.history(release.name)]
+        return [
+            PastRevision(r.revision, r.status, r.description, r.record)
+            for r in self.supervisor.history(release.name)
+        ]
 
     def endpoint(self, release: Release) -> Endpoint:
         rev = self.supervisor.current(release.name)
@@ -131,8 +145,17 @@ def _docker_answers() -> bool:
 
 
 def _build(context: Path, image: str) -> None:
-    cmd = ["jupyter-repo2docker", "--no-run", "--user-id", "1000", "--user-name", "jovyan",
-           "--image-name", image, str(context)]
+    cmd = [
+        "jupyter-repo2docker",
+        "--no-run",
+        "--user-id",
+        "1000",
+        "--user-name",
+        "jovyan",
+        "--image-name",
+        image,
+        str(context),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise DeployError(f"repo2docker could not build {image}:\n{result.stderr[-2000:]}")

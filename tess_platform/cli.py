@@ -1,0 +1,164 @@
+"""`tess-platform`: what operators do by hand."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from .chart import ChartError
+from .git import GitError
+from .hierarchy import CONFIG_DIR, Tree, WorkTree
+from .platform import Platform
+from .releases import DEPLOYMENTS, ENVIRONMENTS, Release, UnknownReleaseError, all_releases
+from .secrets import SecretsError
+from .settings import SettingsError
+from .values import ValuesError
+
+USER_ERRORS = (
+    ValuesError,
+    SecretsError,
+    GitError,
+    ChartError,
+    UnknownReleaseError,
+    SettingsError,
+    NotImplementedError,
+)
+
+
+def _tree(platform: Platform, args: argparse.Namespace) -> Tree:
+    if args.sha:
+        snapshot = platform.repo.snapshot(args.sha)
+        return platform.tree(snapshot)
+    root = Path(args.tree).resolve()
+    top = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True
+    )
+    root = Path(top.stdout.strip()) if top.returncode == 0 else root
+    if not (root / CONFIG_DIR).is_dir():
+        raise ValuesError(
+            f"{root}: no {CONFIG_DIR}/ here; run inside a tess-platform checkout "
+            "or pass --tree or --sha"
+        )
+    return WorkTree(root, f"working tree {root}")
+
+
+def cmd_values(platform: Platform, args: argparse.Namespace) -> int:
+    tree = _tree(platform, args)
+    values = platform.values(tree, Release(args.deployment, args.env), platform.image_ref(tree))
+    sys.stdout.write(yaml.safe_dump(values.merged.masked(), sort_keys=True))
+    return 0
+
+
+def cmd_validate(platform: Platform, args: argparse.Namespace) -> int:
+    tree = _tree(platform, args)
+    image = platform.image_ref(tree)
+    failed = 0
+    for release in all_releases():
+        try:
+            values = platform.values(tree, release, image)
+        except USER_ERRORS as e:
+            failed += 1
+            print(f"FAIL {release.name}: {platform.redact(str(e))}")
+        else:
+            print(f"ok   {release.name}: values_sha256 {values.sha256[:16]}")
+            for note in values.hierarchy.notes:
+                print(f"     {note}")
+    return 1 if failed else 0
+
+
+def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
+    from .backends.local.target import LocalTarget
+    from .dagster_dev import DagsterDev
+
+    if not isinstance(platform.target, LocalTarget):
+        raise SettingsError("`local` commands are for TESS_TARGET=local")
+    target, supervisor = platform.target, platform.target.supervisor
+    dagster = DagsterDev(platform.settings.local_home / "dagster", port=args.dagster_port)
+    if args.action == "status":
+        print(f"state folder: {platform.settings.local_home}")
+        proc = dagster.running()
+        print(f"dagster dev:  {dagster.url if proc else 'not running'}")
+        for name in supervisor.releases():
+            status = supervisor.status(name)
+            state = f"running (pid {status.pid})" if status.running else "stopped"
+            print(f"{name}: revision {status.revision}, {state}, {status.url}")
+            if name.startswith("tess-private"):
+                print(
+                    f"  password: key hub.config.SharedPasswordAuthenticator.user_password "
+                    f"in {target.password_file(Release.parse(name))}"
+                )
+        return 0
+    if args.action == "stop":
+        names = [args.release] if args.release else supervisor.releases()
+        for name in names:
+            if supervisor.stop_hub(name):
+                print(f"stopped {name}")
+        if not args.release and dagster.stop():
+            print("stopped dagster dev")
+        return 0
+    if args.action == "start":
+        for name in [args.release] if args.release else supervisor.releases():
+            rev = supervisor.start(name, log=print)
+            print(f"{name}: revision {rev.revision} at {rev.url}")
+        return 0
+    # up: the Dagster UI, and the staging hubs deployed through it
+    dagster.start(dict(os.environ))
+    print(f"Dagster UI: {dagster.url}")
+    run_id = dagster.launch("deploy_staging")
+    print(f"deploy_staging: run {run_id} ({dagster.url}/runs/{run_id}); waiting for it")
+    status = dagster.wait(run_id)
+    print(f"deploy_staging: {status}")
+    for release in all_releases("staging"):
+        current = supervisor.current(release.name)
+        print(f"{release.name}: {current.url if current else 'not deployed'}")
+    print("tess-private's password: `tess-platform local status` says where it is")
+    return 0 if status == "SUCCESS" else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tess-platform", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def tree_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--tree", default=".", help="a checkout (default: the one you are in)")
+        sp.add_argument("--sha", help="read TESS_REPO at this commit instead of a checkout")
+
+    values = sub.add_parser("values", help="the merged chart values of a release, secrets masked")
+    values.add_argument("env", choices=ENVIRONMENTS)
+    values.add_argument("deployment", choices=DEPLOYMENTS)
+    tree_args(values)
+    values.set_defaults(func=cmd_values)
+
+    validate = sub.add_parser("validate", help="check the values of all four releases")
+    tree_args(validate)
+    validate.set_defaults(func=cmd_validate)
+
+    local = sub.add_parser("local", help="the local target: hubs on this machine")
+    local.add_argument("action", choices=["up", "status", "stop", "start"])
+    local.add_argument("release", nargs="?", help="one release, e.g. tess-public-staging")
+    local.add_argument("--dagster-port", type=int, default=3000)
+    local.set_defaults(func=cmd_local)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    platform = None
+    try:
+        platform = Platform()
+        if getattr(args, "release", None):
+            Release.parse(args.release)
+        return args.func(platform, args)
+    except USER_ERRORS as e:
+        message = platform.redact(str(e)) if platform else str(e)
+        print(f"tess-platform: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
