@@ -72,6 +72,10 @@ class Target(Protocol):
 
     def endpoint(self, release: Release) -> Endpoint: ...
 
+    def serving(self, release: Release) -> PastRevision | None:
+        """The revision that serves now, if its hub runs; None when nothing does."""
+        ...
+
 
 def target_from_settings(settings: Settings) -> Target:
     if settings.target == "local":

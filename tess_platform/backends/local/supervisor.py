@@ -176,13 +176,8 @@ class Supervisor:
                     f"{release}: no revision {to_revision} in its history "
                     f"(has {sorted(history) or 'none'})"
                 )
-            current = self.current(release)
             self.stop_hub(release)
-            rev = self._restore(release, history[to_revision], max(history) + 1, log)
-            if current:
-                current.status = SUPERSEDED
-                self._save(current)
-            return rev
+            return self._restore(release, history[to_revision], max(history) + 1, log)
 
     def _restore(self, release: str, source: Revision, n: int, log) -> Revision:
         src, dst = self._revision_dir(release, source.revision), self._revision_dir(release, n)
@@ -200,6 +195,10 @@ class Supervisor:
         self._save(rev)
         log(f"{release}: restoring revision {source.revision} as revision {n}")
         self._start(rev)
+        for old in self.history(release):  # as helm: one deployed revision, the rest superseded
+            if old.status == DEPLOYED:
+                old.status = SUPERSEDED
+                self._save(old)
         rev.status = DEPLOYED
         self._save(rev)
         return rev

@@ -126,6 +126,12 @@ class LocalTarget:
             for r in self.supervisor.history(release.name)
         ]
 
+    def serving(self, release: Release) -> PastRevision | None:
+        rev = self.supervisor.current(release.name)
+        if rev is None or not self.supervisor.status(release.name).running:
+            return None
+        return PastRevision(rev.revision, rev.status, rev.description, rev.record)
+
     def endpoint(self, release: Release) -> Endpoint:
         rev = self.supervisor.current(release.name)
         if rev is None:
