@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from .tools import tool
+
 
 class ChartError(RuntimeError):
     pass
@@ -77,7 +79,7 @@ def _pulled(chart: Chart, cache_dir: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         cmd = [
-            "helm",
+            tool("helm"),
             "pull",
             chart.name,
             "--repo",

@@ -104,10 +104,15 @@ class Platform:
         rhash = release_hash(self.chart, values)
         serving = self.target.serving(release)
         if serving and serving.record.get("release_hash") == rhash:
-            log(f"{release.name}: revision {serving.revision} already runs release {rhash[:12]}; "
-                "nothing to deploy")
-            unchanged = Deployed(serving.revision, self.target.endpoint(release).url,
-                                 f"unchanged: revision {serving.revision} already serves it")
+            log(
+                f"{release.name}: revision {serving.revision} already runs release {rhash[:12]}; "
+                "nothing to deploy"
+            )
+            unchanged = Deployed(
+                serving.revision,
+                self.target.endpoint(release).url,
+                f"unchanged: revision {serving.revision} already serves it",
+            )
             return DeployOutcome(unchanged, rhash, values.sha256, ["no change"])
         previous = self.target.history(release)
         before = previous[-1].record.get("fingerprint") if previous else None

@@ -95,7 +95,7 @@ def merge(layers: list[Layer]) -> Merged:
     merged = Merged({})
     for layer in layers:
         _merge_into(merged, merged.values, layer.values, (), layer)
-    merged.secret_paths = {p for p in merged.secret_paths if _has_path(merged.values, p)}
+    merged.secret_paths = {p for p in merged.secret_paths if has_path(merged.values, p)}
     return merged
 
 
@@ -144,7 +144,7 @@ def get_path(data: Any, path: Path_) -> Any:
     return data
 
 
-def _has_path(data: Any, path: Path_) -> bool:
+def has_path(data: Any, path: Path_) -> bool:
     for key in path:
         if not isinstance(data, dict) or key not in data:
             return False
@@ -161,7 +161,7 @@ def set_path(data: dict, path: Path_, value: Any) -> None:
 def _replace_paths(values: dict, paths: set[Path_], replace) -> dict:
     out = copy.deepcopy(values)
     for path in paths:
-        if path and _has_path(out, path):
+        if path and has_path(out, path):
             set_path(out, path, replace(get_path(out, path)))
     return out
 

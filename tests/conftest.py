@@ -73,8 +73,10 @@ def make_repo(path: Path, ports: dict[str, dict[str, int]] | None = None) -> Git
         shutil.copytree(ROOT / name, path / name)
     shutil.copy(ROOT / ".gitattributes", path / ".gitattributes")
     for deployment, by_env in (ports or {}).items():
-        repo.edit_yaml(f"hub_config/{deployment}/local.yaml",
-                       lambda d, p=by_env: d["custom"]["tess"]["local"].update(ports=p))
+        repo.edit_yaml(
+            f"hub_config/{deployment}/local.yaml",
+            lambda d, p=by_env: d["custom"]["tess"]["local"].update(ports=p),
+        )
     run("git-crypt", "init", cwd=path)
     repo.commit("the platform", branch=None)
     return repo
@@ -92,8 +94,9 @@ def chart():
 
 @pytest.fixture
 def ports() -> dict[str, dict[str, int]]:
-    return {d: {"staging": free_port(), "prod": free_port()}
-            for d in ("tess-public", "tess-private")}
+    return {
+        d: {"staging": free_port(), "prod": free_port()} for d in ("tess-public", "tess-private")
+    }
 
 
 @pytest.fixture
@@ -124,7 +127,8 @@ def hub_processes(home: Path) -> list[psutil.Process]:
         try:  # hubs and proxies carry the revision in their environment; user servers run
             # in their home folder
             ours = proc.environ().get("TESS_HUB_REVISION", "").startswith(str(home)) or (
-                proc.cwd().startswith(str(home)))
+                proc.cwd().startswith(str(home))
+            )
         except psutil.Error:
             continue
         if ours:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import CHART_DIR, PLANTED, export_key, free_port, make_repo, stop_everything
 from dagster import AssetKey, DagsterEventType, DagsterInstance, EventRecordsFilter
 
-from conftest import CHART_DIR, PLANTED, export_key, free_port, make_repo, stop_everything
 from tess_platform.backends.local.supervisor import Supervisor
 from tess_platform.definitions import defs
 
@@ -28,23 +28,37 @@ PRIVATE_SECRETS = "hub_config/tess-private/secrets/staging.yaml"
 def site(tmp_path_factory):
     """One repository, state folder and Dagster instance for the module; hubs stopped after."""
     tmp = tmp_path_factory.mktemp("site")
-    ports = {d: {"staging": free_port(), "prod": free_port()}
-             for d in ("tess-public", "tess-private")}
+    ports = {
+        d: {"staging": free_port(), "prod": free_port()} for d in ("tess-public", "tess-private")
+    }
     repo = make_repo(tmp / "repo", ports)
-    repo.write(PRIVATE_SECRETS, {"hub": {"config": {"GitHubOAuthenticator": {
-        "client_secret": PLANTED}}}})
+    repo.write(
+        PRIVATE_SECRETS, {"hub": {"config": {"GitHubOAuthenticator": {"client_secret": PLANTED}}}}
+    )
     repo.commit("tess-private staging secrets")
-    env = {"TESS_TARGET": "local", "TESS_REPO": str(repo.path),
-           "TESS_LOCAL_HOME": str(tmp / "home"), "TESS_CACHE": str(tmp / "cache"),
-           "TESS_CHART_DIR": str(CHART_DIR),
-           "TESS_GIT_CRYPT_KEY": export_key(repo, tmp / "key")}
+    env = {
+        "TESS_TARGET": "local",
+        "TESS_REPO": str(repo.path),
+        "TESS_LOCAL_HOME": str(tmp / "home"),
+        "TESS_CACHE": str(tmp / "cache"),
+        "TESS_CHART_DIR": str(CHART_DIR),
+        "TESS_GIT_CRYPT_KEY": export_key(repo, tmp / "key"),
+    }
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
         (tmp / "dagster").mkdir()
         instance = DagsterInstance.local_temp(str(tmp / "dagster"))
-        yield type("Site", (), {"repo": repo, "home": Path(env["TESS_LOCAL_HOME"]),
-                                "instance": instance, "ports": ports})
+        yield type(
+            "Site",
+            (),
+            {
+                "repo": repo,
+                "home": Path(env["TESS_LOCAL_HOME"]),
+                "instance": instance,
+                "ports": ports,
+            },
+        )
         stop_everything(Path(env["TESS_LOCAL_HOME"]))
 
 
@@ -63,9 +77,14 @@ def meta(materialization, name):
 
 
 def checks(result):
-    return {(e.asset_key.path[1], e.check_name): e.passed
-            for e in (ev.event_specific_data for ev in result.all_events
-                      if ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION)}
+    return {
+        (e.asset_key.path[1], e.check_name): e.passed
+        for e in (
+            ev.event_specific_data
+            for ev in result.all_events
+            if ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+    }
 
 
 def hub_url(site, deployment):
@@ -88,8 +107,12 @@ def open_lab(session, url, timeout=90):
 
 def login(session, url, password, user="alice"):
     session.get(url + "hub/login", timeout=10)
-    return session.post(url + "hub/login", timeout=30, allow_redirects=False, data={
-        "username": user, "password": password, "_xsrf": session.cookies.get("_xsrf")})
+    return session.post(
+        url + "hub/login",
+        timeout=30,
+        allow_redirects=False,
+        data={"username": user, "password": password, "_xsrf": session.cookies.get("_xsrf")},
+    )
 
 
 def private_password(site):
@@ -104,8 +127,11 @@ def test_deploy_staging_brings_up_both_hubs_with_their_checks(site):
     run = site.instance.get_run_by_id(result.run_id)
     assert run.tags["tess/git_sha"] == sha  # the head of staging, tagged on the run
     assert run.tags["tess/env"] == "staging"
-    assert checks(result) == {(d, c): True for d in ("tess_public", "tess_private")
-                              for c in ("hub_healthy", "server_spawns")}
+    assert checks(result) == {
+        (d, c): True
+        for d in ("tess_public", "tess_private")
+        for c in ("hub_healthy", "server_spawns")
+    }
     for key, deployment in ((PUBLIC_KEY, "tess-public"), (PRIVATE_KEY, "tess-private")):
         mat = latest(site, key)
         assert meta(mat, "git_sha") == sha
@@ -114,7 +140,8 @@ def test_deploy_staging_brings_up_both_hubs_with_their_checks(site):
         assert re.fullmatch(r"tess-user-image:[0-9a-f]{16}", meta(mat, "image"))
         assert re.fullmatch(r"[0-9a-f]{64}", meta(mat, "release_hash"))
         assert meta(mat, "values_sha256") == meta(
-            latest(site, AssetKey(["staging", key.path[1], "values"])), "values_sha256")
+            latest(site, AssetKey(["staging", key.path[1], "values"])), "values_sha256"
+        )
         assert "`singleuser.uid`" in meta(mat, "not_applied")  # said, not silently dropped
         assert mat.tags["dagster/data_version"] == meta(mat, "release_hash")
     logs = "\n".join(e.message for e in site.instance.all_logs(result.run_id))
@@ -143,8 +170,9 @@ def test_the_private_hub_asks_for_a_login_and_refuses_its_api_without_a_token(si
 def test_a_values_change_is_a_new_revision_and_homes_persist(site):
     home = site.home / "efs" / "tess-private-staging" / "alice"
     (home / "notes.txt").write_text("light curve of TIC 261136679\n")
-    site.repo.edit_yaml("hub_config/tess-private/staging.yaml",
-                        lambda d: d.update(cull={"timeout": 3600}))
+    site.repo.edit_yaml(
+        "hub_config/tess-private/staging.yaml", lambda d: d.update(cull={"timeout": 3600})
+    )
     sha = site.repo.commit("tess-private staging: cull after an hour")
     result = deploy(site, sha)
     assert result.success
@@ -156,31 +184,41 @@ def test_a_values_change_is_a_new_revision_and_homes_persist(site):
     session = requests.Session()
     login(session, hub_url(site, "tess-private"), private_password(site))
     open_lab(session, hub_url(site, "tess-private") + "hub/")
-    note = session.get(hub_url(site, "tess-private") + "user/alice/api/contents/notes.txt",
-                       timeout=10)
+    note = session.get(
+        hub_url(site, "tess-private") + "user/alice/api/contents/notes.txt", timeout=10
+    )
     assert note.json()["content"] == "light curve of TIC 261136679\n"
 
 
 def test_a_value_the_schema_rejects_deploys_nothing(site):
     before = latest(site, PUBLIC_KEY)
-    site.repo.edit_yaml("hub_config/tess-public/common.yaml",
-                        lambda d: d["singleuser"].update(memry={"limit": "2G"}))
+    site.repo.edit_yaml(
+        "hub_config/tess-public/common.yaml",
+        lambda d: d["singleuser"].update(memry={"limit": "2G"}),
+    )
     result = deploy(site, site.repo.commit("a typo"))
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
     assert failure.step_key == "staging__tess_public__values"
-    assert ("hub_config/tess-public/common.yaml: singleuser.memry: not allowed by the jupyterhub"
-            " 4.4.0 values schema") in failure.event_specific_data.error.message
+    assert (
+        "hub_config/tess-public/common.yaml: singleuser.memry: not allowed by the jupyterhub"
+        " 4.4.0 values schema"
+    ) in failure.event_specific_data.error.message
     assert latest(site, PUBLIC_KEY).metadata == before.metadata  # not deployed
     assert requests.get(hub_url(site, "tess-public") + "hub/health", timeout=10).ok
-    site.repo.edit_yaml("hub_config/tess-public/common.yaml",
-                        lambda d: d["singleuser"].pop("memry"))
+    site.repo.edit_yaml(
+        "hub_config/tess-public/common.yaml", lambda d: d["singleuser"].pop("memry")
+    )
     site.repo.commit("fix the typo")
 
 
 def test_a_hub_that_fails_to_start_is_rolled_back(site):
-    site.repo.edit_yaml("hub_config/tess-public/staging.yaml", lambda d: d.update(
-        hub={"config": {"JupyterHub": {"authenticator_class": "no-such-authenticator"}}}))
+    site.repo.edit_yaml(
+        "hub_config/tess-public/staging.yaml",
+        lambda d: d.update(
+            hub={"config": {"JupyterHub": {"authenticator_class": "no-such-authenticator"}}}
+        ),
+    )
     result = deploy(site, site.repo.commit("an authenticator that does not exist"))
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
@@ -194,15 +232,21 @@ def test_a_hub_that_fails_to_start_is_rolled_back(site):
         (2, "failed", history[1].description),
         (3, "deployed", "Rollback to 1"),
     ]
-    assert "no-such-authenticator" in (site.home / "releases/tess-public-staging/revisions/2"
-                                       / "hub.log").read_text()
+    assert (
+        "no-such-authenticator"
+        in (site.home / "releases/tess-public-staging/revisions/2" / "hub.log").read_text()
+    )
     assert requests.get(hub_url(site, "tess-public") + "hub/health", timeout=10).ok
 
 
 def test_secrets_never_reach_logs_metadata_or_files(site):
     generated = json.loads((site.home / "secrets" / "tess-private-staging.json").read_text())
-    secrets = [PLANTED, generated["proxy"]["secretToken"], generated["hub"]["cookieSecret"],
-               private_password(site)]
+    secrets = [
+        PLANTED,
+        generated["proxy"]["secretToken"],
+        generated["hub"]["cookieSecret"],
+        private_password(site),
+    ]
     records = site.instance.get_event_records(EventRecordsFilter(DagsterEventType.STEP_SUCCESS))
     runs = {r.event_log_entry.run_id for r in records}
     text = "\n".join(str(e) for run in runs for e in site.instance.all_logs(run))

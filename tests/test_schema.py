@@ -11,12 +11,14 @@ PUBLIC = Release("tess-public", "staging")
 
 def values_of(repo, chart, release=PUBLIC, target="local"):
     tree = WorkTree(repo.path)
-    return release_values(chart, release_hierarchy(tree, release, target=target,
-                                                   git_crypt_key=None), None, release)
+    return release_values(
+        chart, release_hierarchy(tree, release, target=target, git_crypt_key=None), None, release
+    )
 
 
-@pytest.mark.parametrize("release", [Release(d, e) for d in ("tess-public", "tess-private")
-                                     for e in ("staging", "prod")])
+@pytest.mark.parametrize(
+    "release", [Release(d, e) for d in ("tess-public", "tess-private") for e in ("staging", "prod")]
+)
 def test_the_shipped_hierarchy_passes_the_chart_schema(repo, chart, release):
     merged = values_of(repo, chart, release).values
     assert merged["singleuser"]["memory"] == {"guarantee": "128M", "limit": "1G"}
@@ -35,19 +37,26 @@ def test_the_deployments_differ_as_designed(repo, chart):
     assert public["hub"]["config"]["JupyterHub"]["authenticator_class"] == "tmp"
     assert public["singleuser"]["storage"]["type"] == "none"
     assert (public["cull"]["timeout"], public["cull"]["maxAge"], public["cull"]["users"]) == (
-        600, 28800, True)
+        600,
+        28800,
+        True,
+    )
     assert private["hub"]["config"]["JupyterHub"]["authenticator_class"] == "github"
     assert private["singleuser"]["storage"]["dynamic"]["storageClass"] == "efs-homes"
     assert (private["cull"]["timeout"], private["cull"]["users"]) == (1800, False)
 
 
 def test_an_unknown_key_names_its_file_and_key_path(repo, chart):
-    repo.edit_yaml("hub_config/tess-public/common.yaml",
-                   lambda d: d["singleuser"].update(memry={"limit": "2G"}))
+    repo.edit_yaml(
+        "hub_config/tess-public/common.yaml",
+        lambda d: d["singleuser"].update(memry={"limit": "2G"}),
+    )
     with pytest.raises(ValuesError) as err:
         values_of(repo, chart)
-    assert ("hub_config/tess-public/common.yaml: singleuser.memry: not allowed by the "
-            "jupyterhub 4.4.0 values schema") in str(err.value)
+    assert (
+        "hub_config/tess-public/common.yaml: singleuser.memry: not allowed by the "
+        "jupyterhub 4.4.0 values schema"
+    ) in str(err.value)
 
 
 def test_a_wrong_type_names_the_environment_file(repo, chart):
@@ -55,7 +64,8 @@ def test_a_wrong_type_names_the_environment_file(repo, chart):
     with pytest.raises(ValuesError) as err:
         values_of(repo, chart)
     assert "hub_config/tess-public/staging.yaml: cull.timeout: must be of type integer" in str(
-        err.value)
+        err.value
+    )
     assert "ten minutes" not in str(err.value)
 
 

@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import PLANTED, export_key, make_repo
+
 from tess_platform.hierarchy import SnapshotTree, release_hierarchy
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -14,9 +14,17 @@ from tess_platform.values import ValuesError
 
 PRIVATE = Release("tess-private", "staging")
 SECRETS = "hub_config/tess-private/secrets/staging.yaml"
-PLANTED_VALUES = {"hub": {"config": {"GitHubOAuthenticator": {
-    "client_id": "tess-client", "client_secret": PLANTED,
-    "oauth_callback_url": "https://staging.private.tess.example.org/hub/oauth_callback"}}}}
+PLANTED_VALUES = {
+    "hub": {
+        "config": {
+            "GitHubOAuthenticator": {
+                "client_id": "tess-client",
+                "client_secret": PLANTED,
+                "oauth_callback_url": "https://staging.private.tess.example.org/hub/oauth_callback",
+            }
+        }
+    }
+}
 
 
 @pytest.fixture
@@ -28,8 +36,9 @@ def planted(repo, tess_env, tmp_path, monkeypatch):
 
 
 def test_the_secrets_file_is_stored_encrypted_in_git(repo, planted):
-    blob = subprocess.run(["git", "show", f"HEAD:{SECRETS}"], cwd=repo.path,
-                          capture_output=True, check=True).stdout
+    blob = subprocess.run(
+        ["git", "show", f"HEAD:{SECRETS}"], cwd=repo.path, capture_output=True, check=True
+    ).stdout
     assert blob.startswith(b"\0GITCRYPT\0")
     assert PLANTED.encode() not in blob
 
@@ -42,7 +51,10 @@ def test_with_the_key_the_secret_is_merged_and_masked(planted, monkeypatch):
     github = values.merged.values["hub"]["config"]["GitHubOAuthenticator"]
     assert github["client_secret"] == PLANTED
     assert values.merged.masked()["hub"]["config"]["GitHubOAuthenticator"] == {
-        "client_id": "***", "client_secret": "***", "oauth_callback_url": "***"}
+        "client_id": "***",
+        "client_secret": "***",
+        "oauth_callback_url": "***",
+    }
     assert PLANTED not in values.sha256 and PLANTED not in str(values.merged.fingerprint())
     assert platform.redact(f"error near {PLANTED}!") == "error near ***!"
 
@@ -52,24 +64,28 @@ def test_without_the_key_the_local_target_goes_on_and_says_so(planted):
     platform = Platform()
     values = platform.values(platform.tree(platform.repo.snapshot(sha)), PRIVATE, None)
     assert "client_secret" not in str(values.merged.values)
-    assert values.hierarchy.notes == [f"{SECRETS}: encrypted and no TESS_GIT_CRYPT_KEY; the "
-                                      "local target uses its own secrets"]
+    assert values.hierarchy.notes == [
+        f"{SECRETS}: encrypted and no TESS_GIT_CRYPT_KEY; the local target uses its own secrets"
+    ]
 
 
 def test_without_the_key_the_aws_target_refuses(planted):
     sha, _ = planted
     snapshot = Platform().repo.snapshot(sha)
-    with pytest.raises(SecretsError, match=f"{SECRETS}: still encrypted and TESS_GIT_CRYPT_KEY "
-                                           "is not set"):
-        release_hierarchy(SnapshotTree(snapshot.root, "tree"), PRIVATE, target="aws",
-                          git_crypt_key=None)
+    with pytest.raises(
+        SecretsError, match=f"{SECRETS}: still encrypted and TESS_GIT_CRYPT_KEY is not set"
+    ):
+        release_hierarchy(
+            SnapshotTree(snapshot.root, "tree"), PRIVATE, target="aws", git_crypt_key=None
+        )
 
 
 def test_a_missing_secrets_file_on_aws_says_how_to_make_one(repo, tess_env):
     snapshot = Platform().repo.snapshot(repo.commit("no secrets"))
     with pytest.raises(SecretsError, match=f"{SECRETS}: missing. Write it from "):
-        release_hierarchy(SnapshotTree(snapshot.root, "tree"), PRIVATE, target="aws",
-                          git_crypt_key=None)
+        release_hierarchy(
+            SnapshotTree(snapshot.root, "tree"), PRIVATE, target="aws", git_crypt_key=None
+        )
 
 
 def test_a_secrets_file_committed_in_the_clear_is_an_error(repo, tess_env):
@@ -92,8 +108,9 @@ def test_the_wrong_key_is_a_clear_error(planted, tmp_path, monkeypatch):
         platform.values(platform.tree(platform.repo.snapshot(sha)), PRIVATE, None)
 
 
-def test_a_schema_error_in_the_secrets_file_names_it_but_not_the_secret(repo, tess_env, tmp_path,
-                                                                        monkeypatch):
+def test_a_schema_error_in_the_secrets_file_names_it_but_not_the_secret(
+    repo, tess_env, tmp_path, monkeypatch
+):
     repo.write(SECRETS, {"proxy": {"secretTokn": PLANTED}})
     sha = repo.commit("a typo in the secrets")
     monkeypatch.setenv("TESS_GIT_CRYPT_KEY", export_key(repo, tmp_path / "key"))
@@ -105,16 +122,23 @@ def test_a_schema_error_in_the_secrets_file_names_it_but_not_the_secret(repo, te
 
 
 def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "tess_platform.cli", *args],
-                          capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tess_platform.cli", *args], capture_output=True, text=True, env=env
+    )
 
 
 def test_the_values_command_masks_the_secret(planted, tess_env):
     import os
 
     sha, key = planted
-    out = cli("values", "staging", "tess-private", "--sha", sha,
-              env={**os.environ, "TESS_GIT_CRYPT_KEY": key})
+    out = cli(
+        "values",
+        "staging",
+        "tess-private",
+        "--sha",
+        sha,
+        env={**os.environ, "TESS_GIT_CRYPT_KEY": key},
+    )
     assert out.returncode == 0, out.stderr
     assert "client_secret: '***'" in out.stdout
     assert PLANTED not in out.stdout + out.stderr

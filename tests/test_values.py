@@ -6,11 +6,20 @@ from tess_platform.values import Layer, ValuesError, diff, merge, parse_yaml
 
 
 def test_later_layers_win_maps_merge_lists_replace_null_deletes():
-    merged = merge([
-        Layer("a.yaml", {"hub": {"config": {"A": 1, "B": 2}}, "list": [1, 2], "keep": "x",
-                         "gone": {"deep": True}}),
-        Layer("b.yaml", {"hub": {"config": {"B": 3}}, "list": [9], "gone": None}),
-    ])
+    merged = merge(
+        [
+            Layer(
+                "a.yaml",
+                {
+                    "hub": {"config": {"A": 1, "B": 2}},
+                    "list": [1, 2],
+                    "keep": "x",
+                    "gone": {"deep": True},
+                },
+            ),
+            Layer("b.yaml", {"hub": {"config": {"B": 3}}, "list": [9], "gone": None}),
+        ]
+    )
     assert merged.values == {"hub": {"config": {"A": 1, "B": 3}}, "list": [9], "keep": "x"}
 
 
@@ -20,29 +29,39 @@ def test_a_scalar_replaces_a_map_and_a_map_replaces_a_scalar():
 
 
 def test_every_key_remembers_the_file_that_set_it():
-    merged = merge([
-        Layer("chart defaults", {"singleuser": {"memory": {"limit": None, "guarantee": "1G"}}}),
-        Layer("hub_config/values.yaml", {"singleuser": {"memory": {"guarantee": "128M"}}}),
-        Layer("hub_config/tess-public/common.yaml", {"singleuser": {"memry": {"limit": "1G"}}}),
-    ])
-    assert merged.source_of(("singleuser", "memry", "limit")) == \
-        "hub_config/tess-public/common.yaml"
+    merged = merge(
+        [
+            Layer("chart defaults", {"singleuser": {"memory": {"limit": None, "guarantee": "1G"}}}),
+            Layer("hub_config/values.yaml", {"singleuser": {"memory": {"guarantee": "128M"}}}),
+            Layer("hub_config/tess-public/common.yaml", {"singleuser": {"memry": {"limit": "1G"}}}),
+        ]
+    )
+    assert (
+        merged.source_of(("singleuser", "memry", "limit")) == "hub_config/tess-public/common.yaml"
+    )
     assert merged.source_of(("singleuser", "memory", "guarantee")) == "hub_config/values.yaml"
 
 
 def test_secrets_are_masked_and_fingerprinted_never_shown():
-    merged = merge([
-        Layer("values.yaml", {"proxy": {"secretToken": None}, "hub": {"x": 1}}),
-        Layer("secrets/staging.yaml", {"proxy": {"secretToken": "s3cr3t-token"}}, secret=True),
-    ])
+    merged = merge(
+        [
+            Layer("values.yaml", {"proxy": {"secretToken": None}, "hub": {"x": 1}}),
+            Layer("secrets/staging.yaml", {"proxy": {"secretToken": "s3cr3t-token"}}, secret=True),
+        ]
+    )
     assert merged.values["proxy"]["secretToken"] == "s3cr3t-token"
     assert merged.masked() == {"proxy": {"secretToken": "***"}, "hub": {"x": 1}}
     assert "s3cr3t-token" not in str(merged.fingerprint())
-    rotated = merge([Layer("secrets/staging.yaml", {"proxy": {"secretToken": "other-token"}},
-                           secret=True), Layer("values.yaml", {"hub": {"x": 1}})])
+    rotated = merge(
+        [
+            Layer("secrets/staging.yaml", {"proxy": {"secretToken": "other-token"}}, secret=True),
+            Layer("values.yaml", {"hub": {"x": 1}}),
+        ]
+    )
     assert rotated.sha256() != merged.sha256()
     assert diff(merged.fingerprint(), rotated.fingerprint(), rotated.secret_paths) == [
-        "`proxy.secretToken`: secret changed"]
+        "`proxy.secretToken`: secret changed"
+    ]
 
 
 def test_a_secret_overridden_by_a_later_plain_layer_is_no_longer_secret():
@@ -57,15 +76,18 @@ def test_diff_lists_added_removed_and_changed_keys():
     assert diff(old, new, set()) == [
         "`cull.timeout`: 600 → 1800",
         "`hub.a`: removed (was 1)",
-        "`singleuser.defaultUrl`: added \"/lab\"",
+        '`singleuser.defaultUrl`: added "/lab"',
     ]
     assert diff(None, new, set()) == ["first revision"]
 
 
-@pytest.mark.parametrize("text, where", [
-    ("hub:\n  config: [\n", "x.yaml:3:1"),
-    ("a: b: c\n", "x.yaml:1:5"),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("hub:\n  config: [\n", "x.yaml:3:1"),
+        ("a: b: c\n", "x.yaml:1:5"),
+    ],
+)
 def test_malformed_yaml_names_the_file_and_line(text, where):
     with pytest.raises(ValuesError, match=f"^{where}: malformed YAML"):
         parse_yaml(text, "x.yaml")

@@ -9,13 +9,12 @@ values are not written into the config: they are references resolved from a 0600
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...values import Merged, Path_, dotted, get_path, leaf_paths
+from ...tools import tool
+from ...values import Merged, Path_, dotted, get_path, has_path
 
 SECRET_REF = "$tess-secret"
 
@@ -85,14 +84,13 @@ def translate(
         raise ValueError(f"custom.tess.local.ports.{env}: the local target needs a port")
     hub = HubConfig(port=custom_port)
     v = _Values(merged, hub)
-    bin_dir = Path(sys.executable).parent
 
     hub.set("JupyterHub", "bind_url", f"http://127.0.0.1:{custom_port}{v.get('hub', 'baseUrl')}")
     hub.set("JupyterHub", "spawner_class", "jupyterhub.spawner.SimpleLocalProcessSpawner")
     hub.set("JupyterHub", "db_url", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}")
     hub.set("JupyterHub", "cookie_secret", v.get("hub", "cookieSecret"))
     hub.set("ConfigurableHTTPProxy", "auth_token", v.get("proxy", "secretToken"))
-    hub.set("ConfigurableHTTPProxy", "command", [_tool(bin_dir, "configurable-http-proxy")])
+    hub.set("ConfigurableHTTPProxy", "command", [tool("configurable-http-proxy")])
     hub.set("JupyterHub", "log_level", "DEBUG" if v.get("debug", "enabled") else "INFO")
     for key, trait in [
         ("concurrentSpawnLimit", "concurrent_spawn_limit"),
@@ -105,7 +103,7 @@ def translate(
             hub.set("JupyterHub", trait, value)
 
     # the user servers: this venv's single-user server, homes by storage type
-    hub.set("Spawner", "cmd", [_tool(bin_dir, "jupyterhub-singleuser")])
+    hub.set("Spawner", "cmd", [tool("jupyterhub-singleuser")])
     if os.geteuid() == 0:  # a container runs as jovyan; a local process as whoever runs this
         hub.set("Spawner", "args", ["--ServerApp.allow_root=True"])
     if (url := v.get("singleuser", "defaultUrl")) is not None:
@@ -133,7 +131,7 @@ def translate(
     roles = [{"name": name, **spec} for name, spec in (v.get("hub", "loadRoles") or {}).items()]
     cull = v.get("cull") or {}
     if cull.get("enabled"):
-        services.append(_culler(cull, bin_dir))
+        services.append(_culler(cull))
         roles.append(_culler_role(cull))
     hub.set("JupyterHub", "services", services)
     hub.set("JupyterHub", "load_roles", roles)
@@ -146,24 +144,9 @@ def translate(
     hub.unapplied = sorted(
         dotted(p)
         for p in overlay_leaves
-        if _present(merged, p) and not any(p[: len(a)] == a for a in APPLIED)
+        if has_path(merged.values, p) and not any(p[: len(a)] == a for a in APPLIED)
     )
     return hub
-
-
-def _present(merged: Merged, path: Path_) -> bool:
-    return get_path(merged.values, path[:-1]) is not None and path[-1] in (
-        get_path(merged.values, path[:-1]) or {}
-    )
-
-
-def overlay_leaf_paths(layers_values: list[dict[str, Any]]) -> set[Path_]:
-    return {p for values in layers_values for p in leaf_paths(values) if p}
-
-
-def _tool(bin_dir: Path, name: str) -> str:
-    path = bin_dir / name
-    return str(path) if path.exists() else (shutil.which(name) or name)
 
 
 _SERVICE_KEYS = {
@@ -180,10 +163,10 @@ def _service(spec: dict[str, Any]) -> dict[str, Any]:
     return {_SERVICE_KEYS[k]: x for k, x in (spec or {}).items() if k in _SERVICE_KEYS}
 
 
-def _culler(cull: dict[str, Any], bin_dir: Path) -> dict[str, Any]:
+def _culler(cull: dict[str, Any]) -> dict[str, Any]:
     # the same flags the chart gives the culler
     command = [
-        _tool(bin_dir, "jupyterhub-idle-culler"),
+        tool("jupyterhub-idle-culler"),
         f"--timeout={cull['timeout']}",
         f"--cull-every={cull['every']}",
         f"--concurrency={cull['concurrency']}",

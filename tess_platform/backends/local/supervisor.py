@@ -289,16 +289,38 @@ class Supervisor:
             return False
         family = [proc, *proc.children(recursive=True)]
         os.killpg(proc.pid, signal.SIGTERM)  # the hub stops its proxy and user servers
-        _, alive = psutil.wait_procs(family, timeout=timeout)
+        alive = _wait_gone(family, timeout)
         for p in alive:
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
-        psutil.wait_procs(alive, timeout=5)
+        _wait_gone(alive, 5)
         self._pidfile(release).unlink(missing_ok=True)
         return True
 
     def stop_all(self) -> list[str]:
         return [r for r in self.releases() if self.stop_hub(r)]
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until the processes have exited; those still alive after `timeout`. A zombie has
+    exited: its parent (the process that started it, maybe this one) reaps it later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in procs if _alive(p)]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            with contextlib.suppress(psutil.Error, ChildProcessError):
+                proc.wait(0)  # reap it if it is ours
+            return False
+        return proc.is_running()
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _healthy(url: str) -> bool:

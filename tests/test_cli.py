@@ -1,0 +1,82 @@
+"""The `tess-platform` command line, run as an operator runs it."""
+
+import os
+import subprocess
+import sys
+
+import requests
+
+from tess_platform.platform import Platform
+from tess_platform.releases import Release
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tess_platform.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, env=dict(os.environ))
+
+
+def test_validate_passes_the_shipped_config(repo, tess_env):
+    out = cli("validate", cwd=repo.path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert [line.split(":")[0] for line in out.stdout.splitlines() if ":" in line
+            and not line.startswith(" ")] == [
+        "ok   tess-public-staging", "ok   tess-private-staging", "ok   tess-public-prod",
+        "ok   tess-private-prod"]
+
+
+def test_validate_fails_naming_file_and_key(repo, tess_env):
+    repo.edit_yaml("hub_config/tess-private/prod.yaml",
+                   lambda d: d.update(singleuser={"uid": "jovyan"}))
+    out = cli("validate", cwd=repo.path)
+    assert out.returncode == 1
+    assert ("FAIL tess-private-prod: tess-private-prod: the values do not pass the chart schema:"
+            "\n  hub_config/tess-private/prod.yaml: singleuser.uid: must be of type "
+            "integer or null") in out.stdout
+    assert out.stdout.count("FAIL") == 1
+
+
+def test_values_prints_the_merged_chart_values_with_the_image_pinned(repo, tess_env):
+    out = cli("values", "prod", "tess-public", cwd=repo.path)
+    assert out.returncode == 0, out.stderr
+    assert "authenticator_class: tmp" in out.stdout
+    assert "secretToken: '***'" in out.stdout  # the local target's generated secret, masked
+    assert "- public.tess.example.org" in out.stdout  # the prod host
+    assert "name: tess-user-image" in out.stdout
+
+
+def test_malformed_yaml_and_unknown_names_are_clear_errors(repo, tess_env):
+    repo.write("hub_config/tess-public/staging.yaml", "cull:\n  timeout: [600\n")
+    out = cli("values", "staging", "tess-public", cwd=repo.path)
+    assert out.returncode == 1
+    assert out.stderr.startswith("tess-platform: hub_config/tess-public/staging.yaml:3:1: "
+                                 "malformed YAML")
+    unknown = cli("values", "staging", "tess-secret", cwd=repo.path)
+    assert unknown.returncode == 2 and "invalid choice: 'tess-secret'" in unknown.stderr
+    assert cli("local", "stop", "tess-nothing-staging").stderr.startswith(
+        "tess-platform: unknown deployment 'tess-nothing'")
+
+
+def test_an_unknown_sha_is_a_clear_error(tess_env):
+    out = cli("values", "staging", "tess-public", "--sha", "0123456789abcdef")
+    assert out.returncode == 1
+    assert out.stderr.strip().endswith(f"commit 0123456789abcdef is not in {tess_env['TESS_REPO']}")
+
+
+def test_local_status_stop_and_start(repo, tess_env):
+    platform = Platform()
+    snapshot = platform.repo.snapshot(repo.commit("staging"))
+    release = Release("tess-private", "staging")
+    platform.deploy(snapshot, release, platform.image_ref(platform.tree(snapshot)), log=print)
+    url = platform.target.endpoint(release).url
+
+    status = cli("local", "status")
+    assert f"tess-private-staging: revision 1, running (pid " in status.stdout
+    assert url in status.stdout
+    password_file = platform.target.password_file(release)
+    assert (f"password: key hub.config.SharedPasswordAuthenticator.user_password in "
+            f"{password_file}") in status.stdout
+
+    assert cli("local", "stop").stdout == "stopped tess-private-staging\n"
+    assert "revision 1, stopped" in cli("local", "status").stdout
+    assert cli("local", "start").stdout.endswith(f"tess-private-staging: revision 1 at {url}\n")
+    assert requests.get(url + "hub/health", timeout=10).ok
