@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from .chart import ChartError
+from .dagster_dev import DagsterDevError
 from .git import GitError
 from .hierarchy import CONFIG_DIR, Tree, WorkTree
 from .platform import Platform
@@ -27,6 +28,7 @@ USER_ERRORS = (
     UnknownReleaseError,
     SettingsError,
     NotImplementedError,
+    DagsterDevError,
 )
 
 

@@ -17,7 +17,7 @@ import psutil
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LOCATION = "tess_platform.definitions"
+LOCATION = "tess-platform"  # workspace.yaml
 
 
 class DagsterDevError(RuntimeError):
