@@ -1,17 +1,9 @@
 """image/user_image: the repo2docker user image every hub runs, tagged by content."""
 
-from dagster import (
-    AssetExecutionContext,
-    AssetKey,
-    DataVersion,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-)
+from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
+from .keys import USER_IMAGE
 from .resources import PlatformResource
-
-USER_IMAGE = AssetKey(["image", "user_image"])
 
 
 @asset(

@@ -1,11 +1,9 @@
 """infra/eks_cluster and infra/efs: the cluster the hubs run on and the storage of homes."""
 
-from dagster import AssetExecutionContext, AssetKey, DataVersion, MaterializeResult, asset
+from dagster import AssetExecutionContext, DataVersion, MaterializeResult, asset
 
+from .keys import EFS, EKS_CLUSTER
 from .resources import PlatformResource
-
-EKS_CLUSTER = AssetKey(["infra", "eks_cluster"])
-EFS = AssetKey(["infra", "efs"])
 
 
 @asset(

@@ -5,7 +5,6 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetExecutionContext,
-    AssetKey,
     AssetsDefinition,
     DataVersion,
     Failure,
@@ -21,22 +20,11 @@ from tess_platform.releases import Release, all_releases
 from tess_platform.targets import DeployError
 from tess_platform.values import ValuesError
 
-from .image import USER_IMAGE
-from .infra import EFS, EKS_CLUSTER
+from .keys import EFS, EKS_CLUSTER, PROMOTION, USER_IMAGE, release_key, values_key
 from .resources import PlatformResource
 
-APPROVER_TAG = "tess/approved_by"
 
-
-def values_key(release: Release) -> AssetKey:
-    return AssetKey([release.env, release.key, "values"])
-
-
-def release_key(release: Release) -> AssetKey:
-    return AssetKey([release.env, release.key, "release"])
-
-
-def _bullets(lines: list[str]) -> MetadataValue:
+def bullets(lines: list[str]) -> MetadataValue:
     return MetadataValue.md("\n".join(f"- {line}" for line in lines) or "none")
 
 
@@ -45,10 +33,12 @@ def _fail(platform: PlatformResource, error: Exception, what_next: str) -> Failu
 
 
 def values_asset(release: Release) -> AssetsDefinition:
+    deps = [USER_IMAGE] + ([PROMOTION] if release.env == "prod" else [])
+
     @asset(
         key=values_key(release),
         group_name=release.env,
-        deps=[USER_IMAGE],
+        deps=deps,
         code_version=JUPYTERHUB.label,
         description=f"The merged chart values of {release.name}, validated against the "
         f"{JUPYTERHUB.label} values schema; the user image pinned.",
@@ -70,14 +60,26 @@ def values_asset(release: Release) -> AssetsDefinition:
             metadata={
                 "git_sha": snapshot.sha,
                 "values_sha256": values.sha256,
-                "layers": _bullets([f"`{layer.source}`" for layer in values.hierarchy.layers]),
-                "notes": _bullets(values.hierarchy.notes),
+                "layers": bullets([f"`{layer.source}`" for layer in values.hierarchy.layers]),
+                "notes": bullets(values.hierarchy.notes),
                 "values": MetadataValue.md(f"```yaml\n{masked}```"),
             },
             data_version=DataVersion(values.sha256),
         )
 
     return _values
+
+
+def _promoted(context, release: Release, sha: str) -> None:
+    """A prod release deploys only the SHA its run's promotion let through."""
+    event = context.instance.get_latest_materialization_event(PROMOTION)
+    promoted = event.asset_materialization.metadata["git_sha"].value if event else None
+    if promoted != sha or event.run_id != context.run.run_id:
+        raise Failure(
+            description=f"{release.name}: prod deploys only through promote_prod, "
+            f"whose gate let {sha[:12]} through in this run. Launch "
+            "promote_prod."
+        )
 
 
 def release_asset(release: Release) -> AssetsDefinition:
@@ -95,16 +97,15 @@ def release_asset(release: Release) -> AssetsDefinition:
         description=f"The {release.name} hub: a release of the {JUPYTERHUB.label} chart.",
     )
     def _release(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
-        if release.env == "prod" and not context.run.tags.get(APPROVER_TAG):
-            raise Failure(
-                description=f"{release.name}: prod is deployed only with an approver: "
-                f"launch the run with the tag {APPROVER_TAG}=NAME."
-            )
         snapshot = platform.snapshot(context)
         core = platform.platform
         image = core.image_ref(core.tree(snapshot))
         try:
-            outcome = core.deploy(snapshot, release, image, context.log.info)
+            if release.env == "prod":
+                _promoted(context, release, snapshot.sha)
+                outcome = core.deploy_verified(snapshot, release, image, context.log.info)
+            else:
+                outcome = core.deploy(snapshot, release, image, context.log.info)
         except (ValuesError, DeployError, RuntimeError) as e:
             raise _fail(
                 platform,
@@ -127,8 +128,8 @@ def release_asset(release: Release) -> AssetsDefinition:
                 "revision": deployed.revision,
                 "chart": JUPYTERHUB.label,
                 "target": core.target.name,
-                "changes": _bullets(outcome.changes),
-                "not_applied": _bullets(deployed.notes),
+                "changes": bullets(outcome.changes),
+                "not_applied": bullets(deployed.notes),
             },
             data_version=DataVersion(outcome.release_hash),
         )
@@ -136,16 +137,30 @@ def release_asset(release: Release) -> AssetsDefinition:
     return _release
 
 
+def deployed_revision(instance, release: Release) -> int | None:
+    event = instance.get_latest_materialization_event(release_key(release))
+    return event.asset_materialization.metadata["revision"].value if event else None
+
+
 def release_checks(release: Release) -> list:
     key = release_key(release)
 
     @asset_check(
-        asset=key, name="hub_healthy", description="The hub answers /hub/health and its REST API."
+        asset=key,
+        name="hub_healthy",
+        description="The hub runs what the pipeline deployed, answers /hub/health and "
+        "its REST API.",
     )
     def _hub_healthy(
         context: AssetCheckExecutionContext, platform: PlatformResource
     ) -> AssetCheckResult:
-        return _result(health.hub_healthy(platform.platform.target.endpoint(release)))
+        target = platform.platform.target
+        drift = target.drift(release, deployed_revision(context.instance, release))
+        if drift:
+            return AssetCheckResult(
+                passed=False, description=f"drift: {drift}", metadata={"drift": drift}
+            )
+        return _result(health.hub_healthy(target.endpoint(release)))
 
     @asset_check(
         asset=key,

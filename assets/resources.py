@@ -1,9 +1,12 @@
 """The one resource assets use: the platform, with the snapshot this run deploys."""
 
-from dagster import ConfigurableResource, InitResourceContext
+import contextlib
+from collections.abc import Iterator
+
+from dagster import ConfigurableResource, Failure, InitResourceContext
 from pydantic import PrivateAttr
 
-from tess_platform.git import Snapshot
+from tess_platform.git import GitError, Snapshot
 from tess_platform.platform import Platform
 
 SHA_TAG = "tess/git_sha"
@@ -11,29 +14,48 @@ ENV_TAG = "tess/env"
 
 
 class PlatformResource(ConfigurableResource):
-    """Reads TESS_* from the environment; assets do not know which target they run on."""
+    """Reads TESS_* from the environment; assets do not know which target they run on.
+
+    A run tagged `tess/env` holds that environment's lock from its first step to its last:
+    a second deploy of the environment waits, and never interleaves with this one."""
 
     _platform: Platform = PrivateAttr()
     _snapshot: Snapshot | None = PrivateAttr(default=None)
 
-    def setup_for_execution(self, context: InitResourceContext) -> None:
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator["PlatformResource"]:
         self._platform = Platform()
+        env = context.dagster_run.tags.get(ENV_TAG) if context.dagster_run else None
+        if env is None:
+            yield self
+            return
+        waiting = lambda: context.log.info(  # noqa: E731
+            f"another {env} deploy holds the {env} lock; waiting for it to finish"
+        )
+        with self._platform.target.env_lock(env, on_wait=waiting):
+            yield self
 
     @property
     def platform(self) -> Platform:
         return self._platform
 
     def snapshot(self, context) -> Snapshot:
-        """The tree at the run's `tess/git_sha`; without the tag, the head of staging, which is
-        then tagged on the run so that every step and the UI see the same SHA."""
+        """The tree at the run's `tess/git_sha`, which must be on staging; without the tag, the
+        head of staging, then tagged on the run so that every step and the UI see one SHA."""
         if self._snapshot is None:
-            run = context.run
-            sha = run.tags.get(SHA_TAG) or context.instance.get_run_by_id(run.run_id).tags.get(
-                SHA_TAG
-            )
-            snapshot, how = self._platform.snapshot(sha)
+            run = context.instance.get_run_by_id(context.run.run_id)
+            sha = run.tags.get(SHA_TAG)
+            try:
+                snapshot, how = self._platform.snapshot(sha)
+            except GitError as e:
+                raise Failure(description=f"{e}. Nothing was deployed.") from None
             if not sha:
                 context.instance.add_run_tags(run.run_id, {SHA_TAG: snapshot.sha})
             context.log.info(f"deploying the tree at {snapshot.sha} ({how})")
             self._snapshot = snapshot
         return self._snapshot
+
+    def pin(self, context, snapshot: Snapshot) -> None:
+        """Deploy `snapshot` in this run: a SHA chosen by a step (promote_prod's default)."""
+        context.instance.add_run_tags(context.run.run_id, {SHA_TAG: snapshot.sha})
+        self._snapshot = snapshot

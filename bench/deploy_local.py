@@ -26,9 +26,13 @@ from conftest import CHART_DIR, free_port, make_repo  # noqa: E402
 
 
 def environment(tmp: Path, repo_path: Path, name: str) -> None:
-    os.environ.update(TESS_TARGET="local", TESS_REPO=str(repo_path),
-                      TESS_LOCAL_HOME=str(tmp / name / "home"),
-                      TESS_CACHE=str(tmp / name / "cache"), TESS_CHART_DIR=str(CHART_DIR))
+    os.environ.update(
+        TESS_TARGET="local",
+        TESS_REPO=str(repo_path),
+        TESS_LOCAL_HOME=str(tmp / name / "home"),
+        TESS_CACHE=str(tmp / name / "cache"),
+        TESS_CHART_DIR=str(CHART_DIR),
+    )
     os.environ.pop("TESS_GIT_CRYPT_KEY", None)
 
 
@@ -47,10 +51,18 @@ def floor(tmp: Path, repo_path: Path, sha: str, n: int) -> float:
     configs = []
     for release in all_releases("staging"):  # prepared before the clock starts
         values = platform.values(tree, release, image)
-        configs.append((release, translate(
-            values.merged, values.overlay_leaves, env=release.env,
-            state_dir=supervisor.state_dir(release.name),
-            homes_dir=target.efs / release.name)))
+        configs.append(
+            (
+                release,
+                translate(
+                    values.merged,
+                    values.overlay_leaves,
+                    env=release.env,
+                    state_dir=supervisor.state_dir(release.name),
+                    homes_dir=target.efs / release.name,
+                ),
+            )
+        )
     started = time.perf_counter()
     for release, hub in configs:
         supervisor.upgrade(release.name, hub, {}, log=lambda m: None)
@@ -85,8 +97,10 @@ def main() -> None:
     rounds = parser.parse_args().rounds
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        ports = {d: {"staging": free_port(), "prod": free_port()}
-                 for d in ("tess-public", "tess-private")}
+        ports = {
+            d: {"staging": free_port(), "prod": free_port()}
+            for d in ("tess-public", "tess-private")
+        }
         repo = make_repo(tmp / "repo", ports)
         sha = repo.commit("bench")
         deploy(tmp, repo.path, sha, -1)  # warm-up: imports, first renders
@@ -94,11 +108,20 @@ def main() -> None:
         for n in range(rounds):  # interleaved, so that load on the machine hits both alike
             floors.append(floor(tmp, repo.path, sha, n))
             deploys.append(deploy(tmp, repo.path, sha, n))
-            print(f"round {n}: floor {floors[-1]:.2f} s, deploy {deploys[-1]:.2f} s",
-                  file=sys.stderr)
+            print(
+                f"round {n}: floor {floors[-1]:.2f} s, deploy {deploys[-1]:.2f} s", file=sys.stderr
+            )
     deploy_s, floor_s = statistics.median(deploys), statistics.median(floors)
-    print(json.dumps({"deploy_s": round(deploy_s, 3), "floor_s": round(floor_s, 3),
-                      "ratio": round(deploy_s / floor_s, 3), "rounds": rounds}))
+    print(
+        json.dumps(
+            {
+                "deploy_s": round(deploy_s, 3),
+                "floor_s": round(floor_s, 3),
+                "ratio": round(deploy_s / floor_s, 3),
+                "rounds": rounds,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,21 @@
-"""Jobs: deploy_staging deploys the staging hubs with what they need upstream."""
+"""Jobs: deploy_staging, promote_prod, rollback."""
 
-from __future__ import annotations
+from dagster import (
+    AssetMaterialization,
+    AssetSelection,
+    Config,
+    Failure,
+    MetadataValue,
+    OpExecutionContext,
+    define_asset_job,
+)
+from dagster import job as job_
+from dagster import op as op_
 
-from dagster import AssetSelection, define_asset_job
+from assets.keys import release_key
+from assets.resources import PlatformResource
+from tess_platform.releases import Release, UnknownReleaseError
+from tess_platform.targets import DeployError
 
 deploy_staging = define_asset_job(
     "deploy_staging",
@@ -11,3 +24,64 @@ deploy_staging = define_asset_job(
     description="Deploy the staging hubs at one git SHA (tag tess/git_sha; default: the head "
     "of staging): infra, the user image, values, releases and their checks.",
 )
+
+promote_prod = define_asset_job(
+    "promote_prod",
+    selection=AssetSelection.groups("prod"),
+    tags={"tess/env": "prod"},
+    description="Promote one SHA that staging verified to prod (tags tess/approved_by=NAME, "
+    "optional tess/git_sha; default: the newest SHA staging verified). Refuses "
+    "before touching prod unless staging verified it; moves the prod branch, deploys "
+    "prod with staging's artifacts, checks it, and rolls a failed release back.",
+)
+
+
+class RollbackConfig(Config):
+    release: str  # e.g. tess-public-prod
+    revision: int  # the earlier revision to return to
+
+
+@op_(description="Return one release to an earlier revision of its history.")
+def rollback_release(
+    context: OpExecutionContext, config: RollbackConfig, platform: PlatformResource
+) -> None:
+    try:
+        release = Release.parse(config.release)
+        target = platform.platform.target
+        restored = {r.revision: r for r in target.history(release)}.get(config.revision)
+        with target.env_lock(
+            release.env,
+            on_wait=lambda: context.log.info(
+                f"another {release.env} deploy holds the lock; waiting"
+            ),
+        ):
+            deployed = target.rollback(release, config.revision, context.log.info)
+    except (UnknownReleaseError, DeployError) as e:
+        raise Failure(description=f"{e}. Nothing was changed.") from None
+    record = restored.record if restored else {}
+    context.log.info(
+        f"{release.name}: revision {config.revision} restored as revision {deployed.revision}"
+    )
+    context.log_event(
+        AssetMaterialization(
+            asset_key=release_key(release),
+            description=f"rolled back to revision {config.revision}",
+            metadata={
+                "revision": deployed.revision,
+                "restored_revision": config.revision,
+                "git_sha": record.get("git_sha", ""),
+                "image": record.get("image", ""),
+                "release_hash": record.get("release_hash", ""),
+                "values_sha256": record.get("values_sha256", ""),
+                "url": MetadataValue.url(deployed.url),
+            },
+        )
+    )
+
+
+@job_(
+    description="Roll one release back to a chosen earlier revision (config: release, "
+    "revision); recorded as a materialization of the release."
+)
+def rollback():
+    rollback_release()

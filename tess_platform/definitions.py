@@ -4,14 +4,19 @@ from dagster import Definitions, in_process_executor
 
 from assets.image import user_image
 from assets.infra import efs, eks_cluster
+from assets.promotion import promotion
 from assets.releases import all_release_assets, all_release_checks
 from assets.resources import PlatformResource
-from sensors.jobs import deploy_staging
+from sensors.drift import release_drift_sensor
+from sensors.jobs import deploy_staging, promote_prod, rollback
+from sensors.prod import prod_branch_sensor
+from sensors.staging import staging_branch_sensor
 
 defs = Definitions(
-    assets=[eks_cluster, efs, user_image, *all_release_assets()],
+    assets=[eks_cluster, efs, user_image, promotion, *all_release_assets()],
     asset_checks=all_release_checks(),
-    jobs=[deploy_staging],
+    jobs=[deploy_staging, promote_prod, rollback],
+    sensors=[staging_branch_sensor, prod_branch_sensor, release_drift_sensor],
     resources={"platform": PlatformResource()},
     # hubs of one environment deploy one after another; steps share the run's snapshot
     executor=in_process_executor,

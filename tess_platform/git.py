@@ -98,14 +98,44 @@ class Repo:
             raise GitError(f"commit {sha} is not in {self.url}")
         return git("rev-parse", f"{sha}^{{commit}}", cwd=self.mirror).decode().strip()
 
-    def is_on_branch(self, sha: str, branch: str) -> bool:
-        self.fetch()
+    def is_ancestor(self, ancestor: str, sha: str) -> bool:
         probe = subprocess.run(
-            ["git", "merge-base", "--is-ancestor", sha, f"refs/heads/{branch}"],
+            ["git", "merge-base", "--is-ancestor", ancestor, sha],
             cwd=self.mirror,
             capture_output=True,
         )
         return probe.returncode == 0
+
+    def is_on_branch(self, sha: str, branch: str) -> bool:
+        self.fetch()
+        return self.is_ancestor(sha, f"refs/heads/{branch}")
+
+    def fast_forwards(self, branch: str, sha: str) -> bool:
+        """Whether `branch` can move to `sha` without losing a commit (or does not exist)."""
+        head = self.head(branch)
+        return head is None or self.is_ancestor(self.resolve(head), sha)
+
+    def move_branch(self, branch: str, sha: str) -> str | None:
+        """Fast-forward `branch` of the remote to `sha`; its previous head. git itself refuses
+        anything but a fast-forward."""
+        before = self.head(branch)
+        if before != sha:
+            git("push", "--quiet", self.url, f"{sha}:refs/heads/{branch}", cwd=self.mirror)
+        return before
+
+    def committer(self, sha: str) -> str:
+        sha = self.resolve(sha)
+        return git("log", "-1", "--format=%cn <%ce>", sha, cwd=self.mirror).decode().strip()
+
+    def newest_first(self, shas: set[str], branch: str) -> list[str]:
+        """`shas` that are on `branch`, its newest commits first."""
+        self.fetch()
+        order = (
+            git("rev-list", "--max-count=1000", f"refs/heads/{branch}", cwd=self.mirror)
+            .decode()
+            .split()
+        )
+        return [s for s in order if s in shas]
 
     def snapshot(self, sha: str) -> Snapshot:
         """The tree at `sha`, extracted once into the cache and reused after."""

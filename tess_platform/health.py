@@ -10,6 +10,7 @@ import requests
 from .targets import Endpoint
 
 CHECK_USER = "tess-check"
+CHECKS = ("hub_healthy", "server_spawns")  # the asset checks of every release
 
 
 @dataclass

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
+from . import health
 from .backends.image import ImageRef
 from .chart import JUPYTERHUB, ChartFiles, chart_files
-from .git import Repo, Snapshot
+from .git import GitError, Repo, Snapshot
 from .hierarchy import (
     Hierarchy,
     SnapshotTree,
@@ -20,11 +22,16 @@ from .hierarchy import (
     release_hierarchy,
     release_values,
 )
-from .releases import Release
-from .secrets import Redactor
+from .releases import Release, all_releases
+from .secrets import Redactor, SecretsError
 from .settings import Settings
-from .targets import Deployed, Target, target_from_settings
-from .values import Merged, canonical_sha256, diff, leaf_paths
+from .targets import Deployed, DeployError, Target, target_from_settings
+from .tree_digest import folder_digest
+from .values import Merged, ValuesError, canonical_sha256, diff, leaf_paths
+
+STAGING = "staging"
+# bad input an operator fixes in the repository, as opposed to a broken machine
+USER_ERRORS = (ValuesError, SecretsError)
 
 
 @dataclass
@@ -52,11 +59,15 @@ class DeployOutcome:
     changes: list[str] = field(default_factory=list)
 
 
-def release_hash(chart: ChartFiles, values: ReleaseValues) -> str:
-    """What decides whether a release must be deployed: chart, values (secrets hashed), image."""
-    image = values.image.ref if values.image else None
+def release_hash(chart: ChartFiles, values: ReleaseValues, tree: Tree) -> str:
+    """What decides whether a release must be deployed: the chart, the values (secrets hashed,
+    the image pinned in them) and the infrastructure it runs on."""
     return canonical_sha256(
-        {"chart": chart.chart.label, "values": values.merged.fingerprint(), "image": image}
+        {
+            "chart": chart.chart.label,
+            "values": values.merged.fingerprint(),
+            "infra": folder_digest(tree.root / "infra"),
+        }
     )
 
 
@@ -66,17 +77,25 @@ class Platform:
         self.target = target or target_from_settings(self.settings)
         self.repo = Repo(self.settings.repo, self.settings.cache)
         self.redact = Redactor()
+        self._images: dict[Path, ImageRef] = {}
 
     @cached_property
     def chart(self) -> ChartFiles:
         return chart_files(JUPYTERHUB, self.settings.chart_dir, self.settings.cache)
 
     def snapshot(self, sha: str | None) -> tuple[Snapshot, str]:
-        """The tree to deploy, and how its SHA was chosen."""
-        if sha:
-            return self.repo.snapshot(sha), "tag tess/git_sha"
-        head, how = self.repo.default_head()
-        return self.repo.snapshot(head), how
+        """The tree to deploy, and how its SHA was chosen. Only merged work is deployed: a SHA
+        must be on staging (where the repository has a staging branch)."""
+        if not sha:
+            head, how = self.repo.default_head()
+            return self.repo.snapshot(head), how
+        snapshot = self.repo.snapshot(sha)
+        if self.repo.head(STAGING) and not self.repo.is_on_branch(snapshot.sha, STAGING):
+            raise GitError(
+                f"{sha} is not on branch {STAGING} of {self.repo.url}: only merged "
+                "commits are deployed"
+            )
+        return snapshot, "tag tess/git_sha"
 
     def tree(self, snapshot: Snapshot) -> Tree:
         return SnapshotTree(snapshot.root, f"tree at {snapshot.sha[:12]}")
@@ -99,9 +118,23 @@ class Platform:
         self.redact.add(merged.secret_values())
         return ReleaseValues(release, merged, hierarchy, image)
 
+    def desired(self, snapshot: Snapshot, env: str) -> dict[Release, str | None]:
+        """The release_hash each release of `env` wants at this snapshot; None where its values
+        do not even merge (a run will show why)."""
+        tree = self.tree(snapshot)
+        image = self.image_ref(tree)
+        wanted: dict[Release, str | None] = {}
+        for release in all_releases(env):
+            try:
+                wanted[release] = release_hash(self.chart, self.values(tree, release, image), tree)
+            except USER_ERRORS:
+                wanted[release] = None
+        return wanted
+
     def deploy(self, snapshot: Snapshot, release: Release, image: ImageRef, log) -> DeployOutcome:
-        values = self.values(self.tree(snapshot), release, image)
-        rhash = release_hash(self.chart, values)
+        tree = self.tree(snapshot)
+        values = self.values(tree, release, image)
+        rhash = release_hash(self.chart, values, tree)
         serving = self.target.serving(release)
         if serving and serving.record.get("release_hash") == rhash:
             log(
@@ -130,5 +163,40 @@ class Platform:
         )
         return DeployOutcome(deployed, rhash, values.sha256, changes)
 
+    def deploy_verified(
+        self, snapshot: Snapshot, release: Release, image: ImageRef, log
+    ) -> DeployOutcome:
+        """Deploy, then run the release's checks; a release that fails them is rolled back to
+        the revision it ran before (prod: users never stay on an unverified hub)."""
+        before = [r for r in self.target.history(release) if r.status == "deployed"]
+        outcome = self.deploy(snapshot, release, image, log)
+        endpoint = self.target.endpoint(release)
+        failed = [
+            f"{name}: {result.description}"
+            for name, check in (
+                ("hub_healthy", health.hub_healthy),
+                ("server_spawns", health.server_spawns),
+            )
+            if not (result := check(endpoint)).passed
+        ]
+        if not failed:
+            return outcome
+        if not before:
+            raise DeployError(
+                f"{release.name}: checks failed after the first install "
+                f"({'; '.join(failed)}); nothing to roll back to"
+            )
+        back = self.target.rollback(release, before[-1].revision, log)
+        raise DeployError(
+            f"{release.name}: checks failed on revision "
+            f"{outcome.deployed.revision} ({'; '.join(failed)}); rolled back to "
+            f"revision {before[-1].revision}, serving as revision {back.revision}"
+        )
+
     def image_ref(self, tree: Tree) -> ImageRef:
-        return self.target.image_ref(tree.root)
+        """The image of a tree; a snapshot's never changes, so it is rendered once."""
+        if not isinstance(tree, SnapshotTree):
+            return self.target.image_ref(tree.root)
+        if tree.root not in self._images:
+            self._images[tree.root] = self.target.image_ref(tree.root)
+        return self._images[tree.root]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -72,8 +73,18 @@ class Target(Protocol):
 
     def endpoint(self, release: Release) -> Endpoint: ...
 
+    def env_lock(self, env: str, on_wait=None) -> AbstractContextManager[None]:
+        """Held for a whole deploy of `env`: a second deploy of it waits, never interleaves."""
+        ...
+
     def serving(self, release: Release) -> PastRevision | None:
-        """The revision that serves now, if its hub runs; None when nothing does."""
+        """The revision that serves now as deployed; None when nothing does, or not as
+        deployed (drift)."""
+        ...
+
+    def drift(self, release: Release, deployed_revision: int | None) -> str | None:
+        """How the release differs from what the pipeline last deployed (`deployed_revision`,
+        from its latest materialization); None when it does not."""
         ...
 
 

@@ -11,27 +11,41 @@ from tess_platform.releases import Release
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "tess_platform.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, env=dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "tess_platform.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
 
 
 def test_validate_passes_the_shipped_config(repo, tess_env):
     out = cli("validate", cwd=repo.path)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert [line.split(":")[0] for line in out.stdout.splitlines() if ":" in line
-            and not line.startswith(" ")] == [
-        "ok   tess-public-staging", "ok   tess-private-staging", "ok   tess-public-prod",
-        "ok   tess-private-prod"]
+    assert [
+        line.split(":")[0]
+        for line in out.stdout.splitlines()
+        if ":" in line and not line.startswith(" ")
+    ] == [
+        "ok   tess-public-staging",
+        "ok   tess-private-staging",
+        "ok   tess-public-prod",
+        "ok   tess-private-prod",
+    ]
 
 
 def test_validate_fails_naming_file_and_key(repo, tess_env):
-    repo.edit_yaml("hub_config/tess-private/prod.yaml",
-                   lambda d: d.update(singleuser={"uid": "jovyan"}))
+    repo.edit_yaml(
+        "hub_config/tess-private/prod.yaml", lambda d: d.update(singleuser={"uid": "jovyan"})
+    )
     out = cli("validate", cwd=repo.path)
     assert out.returncode == 1
-    assert ("FAIL tess-private-prod: tess-private-prod: the values do not pass the chart schema:"
-            "\n  hub_config/tess-private/prod.yaml: singleuser.uid: must be of type "
-            "integer or null") in out.stdout
+    assert (
+        "FAIL tess-private-prod: tess-private-prod: the values do not pass the chart schema:"
+        "\n  hub_config/tess-private/prod.yaml: singleuser.uid: must be of type "
+        "integer or null"
+    ) in out.stdout
     assert out.stdout.count("FAIL") == 1
 
 
@@ -48,12 +62,14 @@ def test_malformed_yaml_and_unknown_names_are_clear_errors(repo, tess_env):
     repo.write("hub_config/tess-public/staging.yaml", "cull:\n  timeout: [600\n")
     out = cli("values", "staging", "tess-public", cwd=repo.path)
     assert out.returncode == 1
-    assert out.stderr.startswith("tess-platform: hub_config/tess-public/staging.yaml:3:1: "
-                                 "malformed YAML")
+    assert out.stderr.startswith(
+        "tess-platform: hub_config/tess-public/staging.yaml:3:1: malformed YAML"
+    )
     unknown = cli("values", "staging", "tess-secret", cwd=repo.path)
     assert unknown.returncode == 2 and "invalid choice: 'tess-secret'" in unknown.stderr
     assert cli("local", "stop", "tess-nothing-staging").stderr.startswith(
-        "tess-platform: unknown deployment 'tess-nothing'")
+        "tess-platform: unknown deployment 'tess-nothing'"
+    )
 
 
 def test_an_unknown_sha_is_a_clear_error(tess_env):
@@ -70,11 +86,12 @@ def test_local_status_stop_and_start(repo, tess_env):
     url = platform.target.endpoint(release).url
 
     status = cli("local", "status")
-    assert f"tess-private-staging: revision 1, running (pid " in status.stdout
+    assert "tess-private-staging: revision 1, running (pid " in status.stdout
     assert url in status.stdout
     password_file = platform.target.password_file(release)
-    assert (f"password: key hub.config.SharedPasswordAuthenticator.user_password in "
-            f"{password_file}") in status.stdout
+    assert (
+        f"password: key hub.config.SharedPasswordAuthenticator.user_password in {password_file}"
+    ) in status.stdout
 
     assert cli("local", "stop").stdout == "stopped tess-private-staging\n"
     assert "revision 1, stopped" in cli("local", "status").stdout

@@ -17,7 +17,8 @@ def graph():
 
 def test_the_asset_keys_and_groups_are_the_public_names():
     keys = {k.to_user_string(): graph().get(k).group_name for k in graph().get_all_asset_keys()}
-    expected = {"infra/eks_cluster": "infra", "infra/efs": "infra", "image/user_image": "image"}
+    expected = {"infra/eks_cluster": "infra", "infra/efs": "infra", "image/user_image": "image",
+                "prod/promotion": "prod"}
     for env in ("staging", "prod"):
         for d in DEPLOYMENTS:
             expected[f"{env}/{d}/values"] = env
@@ -32,38 +33,64 @@ def test_lineage_runs_from_infra_and_image_through_staging_to_prod():
 
     assert parents("infra/efs") == {"infra/eks_cluster"}
     assert parents("staging/tess_public/values") == {"image/user_image"}
-    assert parents("staging/tess_public/release") == {"staging/tess_public/values",
-                                                       "infra/eks_cluster"}
-    assert parents("staging/tess_private/release") == {"staging/tess_private/values",
-                                                        "infra/eks_cluster", "infra/efs"}
-    assert parents("prod/tess_private/release") == {"prod/tess_private/values",
-                                                     "infra/eks_cluster", "infra/efs",
-                                                     "staging/tess_private/release"}
+    assert parents("staging/tess_public/release") == {
+        "staging/tess_public/values",
+        "infra/eks_cluster",
+    }
+    assert parents("staging/tess_private/release") == {
+        "staging/tess_private/values",
+        "infra/eks_cluster",
+        "infra/efs",
+    }
+    assert parents("prod/promotion") == {"staging/tess_public/release",
+                                         "staging/tess_private/release"}
+    assert parents("prod/tess_public/values") == {"image/user_image", "prod/promotion"}
+    assert parents("prod/tess_private/release") == {
+        "prod/tess_private/values",
+        "infra/eks_cluster",
+        "infra/efs",
+        "staging/tess_private/release",
+    }
 
 
 def test_every_release_has_both_checks():
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph().asset_check_keys}
-    assert checks == {(f"{env}/{d}/release", name) for env in ("staging", "prod")
-                      for d in DEPLOYMENTS for name in ("hub_healthy", "server_spawns")}
+    assert checks == {
+        (f"{env}/{d}/release", name)
+        for env in ("staging", "prod")
+        for d in DEPLOYMENTS
+        for name in ("hub_healthy", "server_spawns")
+    }
 
 
 def test_deploy_staging_selects_infra_image_and_staging_only():
     job = defs.resolve_job_def("deploy_staging")
     selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
-    assert selected == {"infra/eks_cluster", "infra/efs", "image/user_image",
-                        *(f"staging/{d}/{a}" for d in DEPLOYMENTS for a in ("values", "release"))}
+    assert selected == {
+        "infra/eks_cluster",
+        "infra/efs",
+        "image/user_image",
+        *(f"staging/{d}/{a}" for d in DEPLOYMENTS for a in ("values", "release")),
+    }
     assert job.tags["tess/env"] == "staging"
 
 
 def test_dagster_validates_the_workspace():
-    out = subprocess.run([str(ROOT / ".venv/bin/dagster"), "definitions", "validate", "-w",
-                          "workspace.yaml"], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [str(ROOT / ".venv/bin/dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "All code locations passed validation" in out.stderr + out.stdout
 
 
 def test_the_core_does_not_import_dagster():
     core = [p for p in (ROOT / "tess_platform").rglob("*.py") if p.name != "definitions.py"]
-    offenders = [str(p.relative_to(ROOT)) for p in core
-                 if "import dagster" in p.read_text() or "from dagster" in p.read_text()]
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in core
+        if "import dagster" in p.read_text() or "from dagster" in p.read_text()
+    ]
     assert offenders == []

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import CHART_DIR, PLANTED, export_key, free_port, make_repo, stop_everything
-from dagster import AssetKey, DagsterEventType, DagsterInstance, EventRecordsFilter
+from dagster import AssetKey, DagsterEventType, DagsterInstance
 
 from tess_platform.backends.local.supervisor import Supervisor
 from tess_platform.definitions import defs
@@ -247,8 +247,7 @@ def test_secrets_never_reach_logs_metadata_or_files(site):
         generated["hub"]["cookieSecret"],
         private_password(site),
     ]
-    records = site.instance.get_event_records(EventRecordsFilter(DagsterEventType.STEP_SUCCESS))
-    runs = {r.event_log_entry.run_id for r in records}
+    runs = [run.run_id for run in site.instance.get_runs()]
     text = "\n".join(str(e) for run in runs for e in site.instance.all_logs(run))
     text += "\n".join(str(site.instance.get_run_by_id(run)) for run in runs)
     assert text and not [s for s in secrets if s in text]

@@ -32,8 +32,22 @@ def test_the_tag_follows_the_content_only(tmp_path):
 
 def test_the_image_lists_what_tess_science_needs():
     spec = (ROOT / "image" / "environment.yml").read_text()
-    for package in ("jupyterlab", "ipywidgets", "jupyter-server-proxy", "voila", "nbgitpuller",
-                    "numpy", "scipy", "matplotlib", "altair", "astropy", "astroquery",
-                    "lightkurve", "requests", "boto3", "s3fs"):
+    for package in (
+        "jupyterlab",
+        "ipywidgets",
+        "jupyter-server-proxy",
+        "voila",
+        "nbgitpuller",
+        "numpy",
+        "scipy",
+        "matplotlib",
+        "altair",
+        "astropy",
+        "astroquery",
+        "lightkurve",
+        "requests",
+        "boto3",
+        "s3fs",
+    ):
         assert f"  - {package}=" in spec, package
     assert "c.HistoryManager.enabled = False" in (ROOT / "image" / "postBuild").read_text()

@@ -7,10 +7,11 @@ the build context, decide the tag, so the same `image/` always gives the same ta
 from __future__ import annotations
 
 import hashlib
-import os
 from contextlib import chdir
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..tree_digest import folder_digest, folder_files
 
 IMAGE_DIR = "image"
 BUILD_ARGS = {"NB_USER": "jovyan", "NB_UID": "1000"}  # the chart's singleuser.uid
@@ -62,16 +63,10 @@ def render(tree_root: Path) -> RenderedImage:
             raise ImageError(f"{IMAGE_DIR}/: repo2docker finds no environment specification")
         buildpack.platform = PLATFORM
         dockerfile = buildpack.render(BUILD_ARGS)
-    digest = hashlib.sha256(dockerfile.encode())
-    files = sorted(str(p.relative_to(context)) for p in context.rglob("*") if p.is_file())
-    for rel in files:
-        path = context / rel
-        digest.update(f"\0{rel}\0{os.access(path, os.X_OK)}\0".encode())
-        digest.update(path.read_bytes())
     return RenderedImage(
-        tag=digest.hexdigest()[:16],
+        tag=folder_digest(context, seed=dockerfile.encode())[:16],
         dockerfile=dockerfile,
         dockerfile_sha256=hashlib.sha256(dockerfile.encode()).hexdigest(),
         buildpack=type(buildpack).__name__,
-        files=tuple(files),
+        files=tuple(folder_files(context)),
     )

@@ -27,6 +27,7 @@ from typing import Any
 import psutil
 import requests
 
+from ...values import canonical_sha256
 from .hub_config import HubConfig
 
 CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
@@ -46,6 +47,7 @@ class Revision:
     port: int
     record: dict[str, Any] = field(default_factory=dict)  # what the pipeline deployed
     updated: str = ""
+    config_sha256: str = ""  # of config.json as written: an edit by hand shows as drift
 
     @property
     def url(self) -> str:
@@ -115,16 +117,9 @@ class Supervisor:
         _write(self._revision_dir(rev.release, rev.revision) / "revision.json", asdict(rev), 0o600)
 
     # -- operations ------------------------------------------------------------------------
-    @contextmanager
-    def lock(self, release: str) -> Iterator[None]:
+    def lock(self, release: str):
         """One operation on a release at a time, across processes; a second waits."""
-        self.release_dir(release).mkdir(parents=True, exist_ok=True)
-        with open(self.release_dir(release) / ".lock", "w") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        return file_lock(self.release_dir(release) / ".lock")
 
     def upgrade(self, release: str, hub: HubConfig, record: dict[str, Any], log=print) -> Revision:
         """Install or upgrade: start the new revision; put the previous one back if it fails."""
@@ -139,6 +134,7 @@ class Supervisor:
                 "Upgrade complete" if previous else "Install complete",
                 hub.port,
                 record,
+                config_sha256=canonical_sha256(hub.config),
             )
             folder = self._revision_dir(release, n)
             folder.mkdir(parents=True)
@@ -191,6 +187,7 @@ class Supervisor:
             f"Rollback to {source.revision}",
             source.port,
             source.record,
+            config_sha256=source.config_sha256,
         )
         self._save(rev)
         log(f"{release}: restoring revision {source.revision} as revision {n}")
@@ -230,6 +227,18 @@ class Supervisor:
                 return proc
         except (FileNotFoundError, ValueError, psutil.Error):
             pass
+        return None
+
+    def drift(self, release: str) -> str | None:
+        """How the current revision differs from what was deployed; None when it does not."""
+        rev = self.current(release)
+        if rev is None:
+            return None
+        if self._running(release) is None:
+            return f"the hub process of revision {rev.revision} is not running"
+        config = json.loads((self._revision_dir(release, rev.revision) / "config.json").read_text())
+        if canonical_sha256(config) != rev.config_sha256:
+            return f"revision {rev.revision}'s config.json was edited outside the pipeline"
         return None
 
     def status(self, release: str) -> HubStatus:
@@ -299,6 +308,31 @@ class Supervisor:
 
     def stop_all(self) -> list[str]:
         return [r for r in self.releases() if self.stop_hub(r)]
+
+
+_HELD: set[Path] = set()  # locks this process holds: taking one again does not wait on itself
+
+
+@contextmanager
+def file_lock(path: Path, on_wait=None) -> Iterator[None]:
+    """An exclusive lock on `path` across processes; `on_wait()` is called if it must wait."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path in _HELD:
+        yield
+        return
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait:
+                on_wait()
+            fcntl.flock(f, fcntl.LOCK_EX)
+        _HELD.add(path)
+        try:
+            yield
+        finally:
+            _HELD.discard(path)
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:

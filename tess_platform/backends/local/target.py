@@ -17,7 +17,7 @@ from ...targets import Deployed, DeployError, Endpoint, PastRevision, Provisione
 from ...values import Layer, Merged, canonical_sha256
 from ..image import ImageRef, render
 from .hub_config import translate
-from .supervisor import Supervisor, SupervisorError
+from .supervisor import Supervisor, SupervisorError, file_lock
 
 IMAGE_REPOSITORY = "tess-user-image"
 SERVICE = "tess-platform"  # the hub service whose token the pipeline's checks use
@@ -126,11 +126,26 @@ class LocalTarget:
             for r in self.supervisor.history(release.name)
         ]
 
+    def env_lock(self, env: str, on_wait=None):
+        return file_lock(self.home / "locks" / f"{env}.lock", on_wait)
+
     def serving(self, release: Release) -> PastRevision | None:
         rev = self.supervisor.current(release.name)
-        if rev is None or not self.supervisor.status(release.name).running:
+        if rev is None or self.supervisor.drift(release.name):
             return None
         return PastRevision(rev.revision, rev.status, rev.description, rev.record)
+
+    def drift(self, release: Release, deployed_revision: int | None) -> str | None:
+        found = self.supervisor.drift(release.name)
+        if found:
+            return found
+        current = self.supervisor.current(release.name)
+        if deployed_revision is not None and current and current.revision != deployed_revision:
+            return (
+                f"revision {current.revision} serves, but the pipeline last deployed "
+                f"revision {deployed_revision}"
+            )
+        return None
 
     def endpoint(self, release: Release) -> Endpoint:
         rev = self.supervisor.current(release.name)

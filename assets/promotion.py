@@ -1,0 +1,151 @@
+"""prod/promotion: the gate of promote_prod, and the move of the prod branch.
+
+It refuses, before anything touches prod, unless staging verified the SHA; the prod values
+and releases depend on it, so a refused promotion deploys nothing.
+"""
+
+from dagster import (
+    AssetCheckKey,
+    AssetExecutionContext,
+    DagsterRunStatus,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    RunsFilter,
+    asset,
+)
+
+from tess_platform.health import CHECKS
+from tess_platform.platform import STAGING, Platform
+from tess_platform.promotion import StagingRun, gate, staging_verified
+from tess_platform.releases import all_releases
+
+from .keys import PROMOTION, release_key
+from .resources import ENV_TAG, SHA_TAG, PlatformResource
+
+APPROVER_TAG = "tess/approved_by"
+PROD = "prod"
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
+
+
+def staging_runs(instance) -> list[StagingRun]:
+    """What each staging release runs, from its latest materialization and that deploy's checks."""
+    runs = []
+    for release in all_releases(STAGING):
+        key = release_key(release)
+        event = instance.get_latest_materialization_event(key)
+        if event is None:
+            runs.append(StagingRun(release))
+            continue
+        meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+        records = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [AssetCheckKey(key, name) for name in CHECKS]
+        )
+        checks = {}
+        for check_key, record in records.items():
+            evaluation = record.event.dagster_event.event_specific_data if record.event else None
+            target = getattr(evaluation, "target_materialization_data", None)
+            if evaluation is not None and target and target.storage_id >= event.storage_id:
+                checks[check_key.name] = evaluation.passed
+        runs.append(
+            StagingRun(
+                release, meta.get("git_sha"), meta.get("release_hash"), meta.get("image"), checks
+            )
+        )
+    return runs
+
+
+def newest_verified(platform: Platform, staging: list[StagingRun]) -> str | None:
+    """The newest SHA on staging that staging verified: among the SHAs staging runs now."""
+    candidates = {run.git_sha for run in staging if run.git_sha}
+    for sha in platform.repo.newest_first(candidates, STAGING):
+        snapshot = platform.repo.snapshot(sha)
+        image = platform.image_ref(platform.tree(snapshot)).ref
+        if not staging_verified(sha, platform.desired(snapshot, STAGING), image, staging):
+            return sha
+    return None
+
+
+def in_flight_staging(instance, sha: str) -> list[str]:
+    runs = instance.get_runs(
+        RunsFilter(job_name="deploy_staging", statuses=IN_FLIGHT, tags={SHA_TAG: sha})
+    )
+    return [run.run_id for run in runs]
+
+
+def _table(staging: list[StagingRun]) -> str:
+    rows = ["| release | git_sha | release_hash | image | checks |", "|---|---|---|---|---|"]
+    for run in staging:
+        checks = ", ".join(f"{k}: {'pass' if v else 'FAIL'}" for k, v in run.checks.items())
+        rows.append(
+            f"| staging/{run.release.key}/release | `{(run.git_sha or '-')[:12]}` | "
+            f"`{(run.release_hash or '-')[:12]}` | `{run.image or '-'}` | "
+            f"{checks or '-'} |"
+        )
+    return "\n".join(rows)
+
+
+@asset(
+    key=PROMOTION,
+    group_name=PROD,
+    code_version="1",
+    deps=[release_key(r) for r in all_releases(STAGING)],
+    description="The SHA promoted to prod, gated on what staging verified; moves `prod`.",
+)
+def promotion(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
+    core, instance = platform.platform, context.instance
+    run = instance.get_run_by_id(context.run.run_id)
+    staging = staging_runs(instance)
+    sha = run.tags.get(SHA_TAG)
+    if sha:
+        snapshot, _ = core.snapshot(sha)
+    else:
+        sha = newest_verified(core, staging)
+        if sha is None:
+            raise Failure(
+                description="staging has verified no SHA yet: nothing to promote. "
+                "Deploy staging and let its checks pass first."
+            )
+        snapshot = core.repo.snapshot(sha)
+        context.log.info(f"promoting {sha}: the newest SHA staging verified")
+    sha = snapshot.sha
+    image = core.image_ref(core.tree(snapshot)).ref
+    verdict = gate(
+        sha,
+        approver=run.tags.get(APPROVER_TAG),
+        desired=core.desired(snapshot, STAGING),
+        image=image,
+        staging=staging,
+        fast_forwards=core.repo.fast_forwards(PROD, sha),
+        in_flight=in_flight_staging(instance, sha),
+    )
+    if not verdict.open:
+        raise Failure(
+            description=f"promote_prod refused {sha[:12]}; prod was not touched:\n"
+            + "\n".join(f"- {reason}" for reason in verdict.refusals),
+            metadata={"git_sha": sha, "staging": MetadataValue.md(_table(staging))},
+        )
+    platform.pin(context, snapshot)
+    before = core.repo.move_branch(PROD, sha)
+    context.log.info(f"prod branch: {before or '(new)'} -> {sha}")
+    return MaterializeResult(
+        metadata={
+            "git_sha": sha,
+            "approved_by": run.tags[APPROVER_TAG],
+            "image": image,
+            "prod_branch_before": before or "none",
+            "staging": MetadataValue.md(_table(staging)),
+            ENV_TAG: PROD,
+        }
+    )
+
+
+def promoted_sha(instance) -> str | None:
+    event = instance.get_latest_materialization_event(PROMOTION)
+    return event.asset_materialization.metadata["git_sha"].value if event else None

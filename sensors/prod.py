@@ -1,0 +1,50 @@
+"""prod_branch_sensor: a push to `prod` (a merge of staging) starts promote_prod for its head,
+under the same gate, approved by the committer of that head."""
+
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from assets.promotion import APPROVER_TAG, IN_FLIGHT, PROD
+from assets.resources import SHA_TAG
+from tess_platform.platform import Platform
+from tess_platform.releases import all_releases
+
+from .jobs import promote_prod
+from .state import deployed_sha
+
+
+@sensor(
+    job=promote_prod,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Starts promote_prod when the prod branch moves to a SHA prod does not run.",
+)
+def prod_branch_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    platform = Platform()
+    head = platform.repo.head(PROD)
+    if head is None:
+        return SkipReason(f"{platform.repo.url} has no prod branch yet")
+    if head == context.cursor:
+        return SkipReason(f"nothing moved: prod is at {head[:12]}, already evaluated")
+    if all(deployed_sha(context.instance, r) == head for r in all_releases(PROD)):
+        return SensorResult(skip_reason=f"prod already runs {head[:12]}", cursor=head)
+    if context.instance.get_runs(RunsFilter(job_name="promote_prod", statuses=IN_FLIGHT), limit=1):
+        return SkipReason("a promote_prod run is in flight; looking again after it")
+    approver = platform.repo.committer(head)
+    context.log.info(f"prod moved to {head[:12]} (committed by {approver}): promoting it")
+    return SensorResult(
+        cursor=head,
+        run_requests=[
+            RunRequest(
+                run_key=f"prod:{head}",
+                tags={SHA_TAG: head, APPROVER_TAG: approver, "tess/trigger": "prod_branch_sensor"},
+            )
+        ],
+    )

@@ -1,0 +1,68 @@
+"""staging_branch_sensor: deploy to staging exactly the releases whose release_hash at the head
+of `staging` differs from what they last deployed, and redeploy a release found drifted."""
+
+import json
+
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from assets.keys import check_keys, release_key, upstream_keys
+from assets.resources import ENV_TAG, SHA_TAG
+from tess_platform.platform import STAGING, Platform
+from tess_platform.releases import Release, all_releases
+
+from .jobs import deploy_staging
+from .state import deployed_hash, unhandled_drift
+
+
+@sensor(
+    job=deploy_staging,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Deploys to staging what differs at the head of the staging branch.",
+)
+def staging_branch_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    platform = Platform()
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    head = platform.repo.head(STAGING)  # git ls-remote: no clone when nothing moved
+    if head is None:
+        return SkipReason(f"{platform.repo.url} has no staging branch")
+    handled = set(cursor.get("drift_handled", []))
+    drifted = unhandled_drift(context.instance, all_releases(STAGING), handled)
+    if head == cursor.get("sha") and not drifted:
+        return SkipReason(f"nothing moved: staging is at {head[:12]}, already evaluated")
+
+    desired = platform.desired(platform.repo.snapshot(head), STAGING)
+    differing = [
+        r
+        for r, wanted in desired.items()
+        if wanted is None or wanted != deployed_hash(context.instance, r)
+    ]
+    differing += [r for r in drifted if r not in differing]
+    new_cursor = json.dumps({"sha": head, "drift_handled": sorted(handled | set(drifted.values()))})
+    if not differing:
+        return SensorResult(
+            skip_reason=f"staging at {head[:12]}: every release already runs what it wants",
+            cursor=new_cursor,
+        )
+    run_key = head if head != cursor.get("sha") else f"{head}:drift:{max(drifted.values())}"
+    context.log.info(f"staging at {head[:12]}: deploying {', '.join(r.name for r in differing)}")
+    return SensorResult(
+        run_requests=[selection_request(head, run_key, differing)], cursor=new_cursor
+    )
+
+
+def selection_request(sha: str, run_key: str, releases: list[Release]) -> RunRequest:
+    assets = {key for r in releases for key in (release_key(r), *upstream_keys(r))}
+    return RunRequest(
+        run_key=run_key,
+        tags={SHA_TAG: sha, ENV_TAG: STAGING},
+        asset_selection=sorted(assets, key=lambda k: k.to_user_string()),
+        asset_check_keys=[k for r in releases for k in check_keys(r)],
+    )

@@ -1,0 +1,136 @@
+"""EKS credentials made per operation, as `aws eks get-token` makes them: a presigned STS
+GetCallerIdentity URL is the bearer token, written with the cluster's endpoint and CA into a
+temporary kubeconfig that is removed after use. Nothing global (~/.kube, ~/.aws) is written."""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+TOKEN_PREFIX = "k8s-aws-v1."
+CLUSTER_ID_HEADER = "x-k8s-aws-id"  # binds the token to one cluster
+# what `aws eks get-token` presigns with; EKS itself accepts a token for 15 minutes from its
+# signing time, so one kubeconfig serves one operation, not a session
+TOKEN_EXPIRES = 60
+UNREADY = {"CREATING", "DELETING", "FAILED"}
+
+
+class AwsError(RuntimeError):
+    """An AWS call failed; the message names the resource and what to do."""
+
+
+def aws_error(what: str, error: Exception) -> AwsError:
+    """An AwsError for `what` from a botocore error: its code and message, no request data."""
+    if isinstance(error, NoCredentialsError):
+        return AwsError(f"{what}: no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID)")
+    if isinstance(error, ClientError):
+        info = error.response.get("Error", {})
+        return AwsError(f"{what}: {info.get('Code', 'error')}: {info.get('Message', '')}".strip())
+    return AwsError(f"{what}: {type(error).__name__}: {error}")
+
+
+def client(session: boto3.Session, service: str, region: str | None, endpoint_url: str | None):
+    try:
+        return session.client(service, region_name=region, endpoint_url=endpoint_url)
+    except BotoCoreError as e:  # e.g. no region configured
+        raise aws_error(f"AWS {service} client", e) from None
+
+
+def eks_token(
+    session: boto3.Session, cluster_name: str, region: str, endpoint_url: str | None = None
+) -> str:
+    """A bearer token for the cluster's API server, valid for the caller's AWS identity."""
+    sts = client(session, "sts", region, endpoint_url)
+    # the cluster id header must be signed, but it is no parameter of GetCallerIdentity: carry it
+    # through the request context past validation, then add it just before signing. The
+    # handlers live on this client's own event emitter, so no other client sees them.
+    sts.meta.events.register("provide-client-params.sts.GetCallerIdentity", _keep_cluster_id)
+    sts.meta.events.register("before-sign.sts.GetCallerIdentity", _add_cluster_id)
+    try:
+        url = sts.generate_presigned_url(
+            "get_caller_identity",
+            Params={CLUSTER_ID_HEADER: cluster_name},
+            ExpiresIn=TOKEN_EXPIRES,
+            HttpMethod="GET",
+        )
+    except (BotoCoreError, ClientError) as e:
+        raise aws_error(f"EKS token for cluster {cluster_name!r}", e) from None
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+
+
+def _keep_cluster_id(params: dict[str, Any], context: dict[str, Any], **_) -> None:
+    if CLUSTER_ID_HEADER in params:
+        context[CLUSTER_ID_HEADER] = params.pop(CLUSTER_ID_HEADER)
+
+
+def _add_cluster_id(request, **_) -> None:
+    if CLUSTER_ID_HEADER in request.context:
+        request.headers[CLUSTER_ID_HEADER] = request.context[CLUSTER_ID_HEADER]
+
+
+def describe_cluster(
+    session: boto3.Session, cluster_name: str, region: str, endpoint_url: str | None = None
+) -> dict[str, Any]:
+    eks = client(session, "eks", region, endpoint_url)
+    try:
+        cluster = eks.describe_cluster(name=cluster_name)["cluster"]
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise AwsError(
+                f"EKS cluster {cluster_name!r} does not exist in {region} "
+                "(the terraform in infra/ creates it: materialize infra/eks_cluster)"
+            ) from None
+        raise aws_error(f"EKS cluster {cluster_name!r} in {region}", e) from None
+    except BotoCoreError as e:
+        raise aws_error(f"EKS cluster {cluster_name!r} in {region}", e) from None
+    status = cluster.get("status", "")
+    ca = cluster.get("certificateAuthority", {}).get("data")
+    if status in UNREADY or not cluster.get("endpoint") or not ca:
+        raise AwsError(
+            f"EKS cluster {cluster_name!r} in {region} is {status or 'not ready'}: "
+            "it has no API endpoint to deploy to yet"
+        )
+    return cluster
+
+
+@contextmanager
+def kubeconfig(
+    session: boto3.Session, cluster_name: str, region: str, endpoint_url: str | None = None
+) -> Iterator[Path]:
+    """A 0600 kubeconfig for one operation on the cluster, removed when the block ends."""
+    cluster = describe_cluster(session, cluster_name, region, endpoint_url)
+    token = eks_token(session, cluster_name, region, endpoint_url)
+    name = cluster.get("arn") or cluster_name
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": name,
+                "cluster": {
+                    "server": cluster["endpoint"],
+                    "certificate-authority-data": cluster["certificateAuthority"]["data"],
+                },
+            }
+        ],
+        "users": [{"name": name, "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+        "preferences": {},
+    }
+    fd, path = tempfile.mkstemp(prefix="tess-kubeconfig-", suffix=".yaml")  # created 0600
+    try:
+        with os.fdopen(fd, "w") as f:
+            yaml.safe_dump(config, f, sort_keys=False)
+        yield Path(path)
+    finally:
+        Path(path).unlink(missing_ok=True)
