@@ -5,7 +5,6 @@ and releases depend on it, so a refused promotion deploys nothing.
 """
 
 from dagster import (
-    AssetCheckKey,
     AssetExecutionContext,
     DagsterRunStatus,
     Failure,
@@ -15,12 +14,12 @@ from dagster import (
     asset,
 )
 
-from tess_platform.health import CHECKS
 from tess_platform.platform import STAGING, Platform
 from tess_platform.promotion import StagingRun, gate, staging_verified
 from tess_platform.releases import all_releases
 
-from .keys import PROMOTION, release_key
+from .history import deployed, latest_evaluations, on_latest_deploy
+from .keys import PROMOTION, check_keys, release_key
 from .resources import ENV_TAG, SHA_TAG, PlatformResource
 
 APPROVER_TAG = "tess/approved_by"
@@ -38,21 +37,15 @@ def staging_runs(instance) -> list[StagingRun]:
     """What each staging release runs, from its latest materialization and that deploy's checks."""
     runs = []
     for release in all_releases(STAGING):
-        key = release_key(release)
-        event = instance.get_latest_materialization_event(key)
-        if event is None:
+        meta = deployed(instance, release)
+        if meta is None:
             runs.append(StagingRun(release))
             continue
-        meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
-        records = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-            [AssetCheckKey(key, name) for name in CHECKS]
-        )
-        checks = {}
-        for check_key, record in records.items():
-            evaluation = record.event.dagster_event.event_specific_data if record.event else None
-            target = getattr(evaluation, "target_materialization_data", None)
-            if evaluation is not None and target and target.storage_id >= event.storage_id:
-                checks[check_key.name] = evaluation.passed
+        checks = {
+            key.name: evaluation.passed
+            for key, (_, evaluation) in latest_evaluations(instance, check_keys(release)).items()
+            if on_latest_deploy(evaluation, meta)
+        }
         runs.append(
             StagingRun(
                 release, meta.get("git_sha"), meta.get("release_hash"), meta.get("image"), checks

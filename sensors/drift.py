@@ -14,6 +14,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,  # not exported by dagster, but its field
 )
 
+from assets.history import latest_materialization
 from assets.keys import release_key
 from tess_platform.platform import Platform
 from tess_platform.releases import all_releases
@@ -31,7 +32,7 @@ def release_drift_sensor(context: SensorEvaluationContext) -> SensorResult | Ski
     reported = json.loads(context.cursor) if context.cursor else {}
     evaluations, found = [], {}
     for release in all_releases():
-        event = context.instance.get_latest_materialization_event(release_key(release))
+        event = latest_materialization(context.instance, release_key(release))
         if event is None:
             continue
         revision = event.asset_materialization.metadata["revision"].value

@@ -11,13 +11,13 @@ from dagster import (
     sensor,
 )
 
+from assets.history import deployed_sha
 from assets.promotion import APPROVER_TAG, IN_FLIGHT, PROD
 from assets.resources import SHA_TAG
 from tess_platform.platform import Platform
 from tess_platform.releases import all_releases
 
 from .jobs import promote_prod
-from .state import deployed_sha
 
 
 @sensor(

@@ -12,13 +12,13 @@ from dagster import (
     sensor,
 )
 
+from assets.history import deployed_hash, unhandled_drift
 from assets.keys import check_keys, release_key, upstream_keys
 from assets.resources import ENV_TAG, SHA_TAG
 from tess_platform.platform import STAGING, Platform
 from tess_platform.releases import Release, all_releases
 
 from .jobs import deploy_staging
-from .state import deployed_hash, unhandled_drift
 
 
 @sensor(

@@ -144,3 +144,91 @@ def stop_everything(home: Path) -> None:
     for proc in left:
         proc.kill()
     assert not left, f"processes left running after the test: {left}"
+
+
+class Site:
+    """A repository, a state folder and a Dagster instance: one operator's platform."""
+
+    def __init__(self, tmp: Path, secrets: dict | None = None) -> None:
+        from dagster import DagsterInstance
+
+        self.ports = {
+            d: {"staging": free_port(), "prod": free_port()}
+            for d in ("tess-public", "tess-private")
+        }
+        self.repo = make_repo(tmp / "repo", self.ports)
+        for relpath, content in (secrets or {}).items():
+            self.repo.write(relpath, content)
+        self.repo.commit("the platform, on staging")
+        self.home = tmp / "home"
+        self.env = {
+            "TESS_TARGET": "local",
+            "TESS_REPO": str(self.repo.path),
+            "TESS_LOCAL_HOME": str(self.home),
+            "TESS_CACHE": str(tmp / "cache"),
+            "TESS_CHART_DIR": str(CHART_DIR),
+            "TESS_GIT_CRYPT_KEY": export_key(self.repo, tmp / "key"),
+        }
+        (tmp / "dagster").mkdir()
+        self.dagster_home = tmp / "dagster"
+        self.instance = DagsterInstance.local_temp(str(self.dagster_home))
+
+    def run(self, job: str, tags: dict | None = None, **kw):
+        from tess_platform.definitions import defs
+
+        return defs.resolve_job_def(job).execute_in_process(
+            instance=self.instance, tags=tags or {}, raise_on_error=False, **kw
+        )
+
+    def latest(self, key):
+        event = self.instance.get_latest_materialization_event(key)
+        return event.asset_materialization if event else None
+
+    def meta(self, key, name):
+        return self.latest(key).metadata[name].value
+
+    def url(self, deployment: str, env: str = "staging") -> str:
+        return f"http://127.0.0.1:{self.ports[deployment][env]}/"
+
+    def head(self, branch: str) -> str:
+        return self.repo.git("rev-parse", branch).strip()
+
+
+@pytest.fixture(scope="module")
+def site_secrets() -> dict | None:
+    """Secrets files the module's repository holds (a module overrides this)."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, site_secrets):
+    """One platform for a module of tests that build on each other; hubs stopped after."""
+    made = Site(tmp_path_factory.mktemp("site"), secrets=site_secrets)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in made.env.items():
+            mp.setenv(key, value)
+        yield made
+        stop_everything(made.home)
+
+
+def failures(result) -> dict[str, str]:
+    from dagster import DagsterEventType
+
+    return {
+        e.step_key: e.event_specific_data.error.message
+        for e in result.all_events
+        if e.event_type == DagsterEventType.STEP_FAILURE
+    }
+
+
+def check_results(result) -> dict[tuple[str, str], bool]:
+    from dagster import DagsterEventType
+
+    return {
+        (e.asset_key.to_user_string(), e.check_name): e.passed
+        for e in (
+            ev.event_specific_data
+            for ev in result.all_events
+            if ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+    }

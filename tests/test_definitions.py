@@ -17,8 +17,12 @@ def graph():
 
 def test_the_asset_keys_and_groups_are_the_public_names():
     keys = {k.to_user_string(): graph().get(k).group_name for k in graph().get_all_asset_keys()}
-    expected = {"infra/eks_cluster": "infra", "infra/efs": "infra", "image/user_image": "image",
-                "prod/promotion": "prod"}
+    expected = {
+        "infra/eks_cluster": "infra",
+        "infra/efs": "infra",
+        "image/user_image": "image",
+        "prod/promotion": "prod",
+    }
     for env in ("staging", "prod"):
         for d in DEPLOYMENTS:
             expected[f"{env}/{d}/values"] = env
@@ -42,8 +46,10 @@ def test_lineage_runs_from_infra_and_image_through_staging_to_prod():
         "infra/eks_cluster",
         "infra/efs",
     }
-    assert parents("prod/promotion") == {"staging/tess_public/release",
-                                         "staging/tess_private/release"}
+    assert parents("prod/promotion") == {
+        "staging/tess_public/release",
+        "staging/tess_private/release",
+    }
     assert parents("prod/tess_public/values") == {"image/user_image", "prod/promotion"}
     assert parents("prod/tess_private/release") == {
         "prod/tess_private/values",

@@ -9,15 +9,13 @@ import os
 import re
 import stat
 import time
-from pathlib import Path
 
 import pytest
 import requests
-from conftest import CHART_DIR, PLANTED, export_key, free_port, make_repo, stop_everything
-from dagster import AssetKey, DagsterEventType, DagsterInstance
+from conftest import PLANTED, check_results
+from dagster import AssetKey, DagsterEventType
 
 from tess_platform.backends.local.supervisor import Supervisor
-from tess_platform.definitions import defs
 
 PUBLIC_KEY = AssetKey(["staging", "tess_public", "release"])
 PRIVATE_KEY = AssetKey(["staging", "tess_private", "release"])
@@ -25,51 +23,18 @@ PRIVATE_SECRETS = "hub_config/tess-private/secrets/staging.yaml"
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """One repository, state folder and Dagster instance for the module; hubs stopped after."""
-    tmp = tmp_path_factory.mktemp("site")
-    ports = {
-        d: {"staging": free_port(), "prod": free_port()} for d in ("tess-public", "tess-private")
+def site_secrets():
+    return {
+        PRIVATE_SECRETS: {"hub": {"config": {"GitHubOAuthenticator": {"client_secret": PLANTED}}}}
     }
-    repo = make_repo(tmp / "repo", ports)
-    repo.write(
-        PRIVATE_SECRETS, {"hub": {"config": {"GitHubOAuthenticator": {"client_secret": PLANTED}}}}
-    )
-    repo.commit("tess-private staging secrets")
-    env = {
-        "TESS_TARGET": "local",
-        "TESS_REPO": str(repo.path),
-        "TESS_LOCAL_HOME": str(tmp / "home"),
-        "TESS_CACHE": str(tmp / "cache"),
-        "TESS_CHART_DIR": str(CHART_DIR),
-        "TESS_GIT_CRYPT_KEY": export_key(repo, tmp / "key"),
-    }
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        (tmp / "dagster").mkdir()
-        instance = DagsterInstance.local_temp(str(tmp / "dagster"))
-        yield type(
-            "Site",
-            (),
-            {
-                "repo": repo,
-                "home": Path(env["TESS_LOCAL_HOME"]),
-                "instance": instance,
-                "ports": ports,
-            },
-        )
-        stop_everything(Path(env["TESS_LOCAL_HOME"]))
 
 
 def deploy(site, sha=None):
-    tags = {"tess/git_sha": sha} if sha else {}
-    job = defs.resolve_job_def("deploy_staging")
-    return job.execute_in_process(instance=site.instance, tags=tags, raise_on_error=False)
+    return site.run("deploy_staging", {"tess/git_sha": sha} if sha else {})
 
 
 def latest(site, key):
-    return site.instance.get_latest_materialization_event(key).asset_materialization
+    return site.latest(key)
 
 
 def meta(materialization, name):
@@ -78,12 +43,7 @@ def meta(materialization, name):
 
 def checks(result):
     return {
-        (e.asset_key.path[1], e.check_name): e.passed
-        for e in (
-            ev.event_specific_data
-            for ev in result.all_events
-            if ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
-        )
+        (key.split("/")[1], name): passed for (key, name), passed in check_results(result).items()
     }
 
 

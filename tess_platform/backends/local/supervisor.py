@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -310,14 +311,15 @@ class Supervisor:
         return [r for r in self.releases() if self.stop_hub(r)]
 
 
-_HELD: set[Path] = set()  # locks this process holds: taking one again does not wait on itself
+# locks held, by thread: a thread taking a lock it holds goes on; any other waits
+_HELD: dict[Path, int] = {}
 
 
 @contextmanager
 def file_lock(path: Path, on_wait=None) -> Iterator[None]:
     """An exclusive lock on `path` across processes; `on_wait()` is called if it must wait."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path in _HELD:
+    if _HELD.get(path) == threading.get_ident():
         yield
         return
     with open(path, "w") as f:
@@ -327,11 +329,11 @@ def file_lock(path: Path, on_wait=None) -> Iterator[None]:
             if on_wait:
                 on_wait()
             fcntl.flock(f, fcntl.LOCK_EX)
-        _HELD.add(path)
+        _HELD[path] = threading.get_ident()
         try:
             yield
         finally:
-            _HELD.discard(path)
+            del _HELD[path]
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
