@@ -14,7 +14,8 @@ from dagster import (
     asset,
 )
 
-from tess_platform.platform import STAGING, Platform
+from tess_platform.git import GitError
+from tess_platform.platform import PROD, STAGING, Platform
 from tess_platform.promotion import StagingRun, gate, staging_verified
 from tess_platform.releases import all_releases
 
@@ -23,7 +24,6 @@ from .keys import PROMOTION, check_keys, release_key
 from .resources import ENV_TAG, SHA_TAG, PlatformResource
 
 APPROVER_TAG = "tess/approved_by"
-PROD = "prod"
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -54,10 +54,10 @@ def staging_runs(instance) -> list[StagingRun]:
     return runs
 
 
-def newest_verified(platform: Platform, staging: list[StagingRun]) -> str | None:
-    """The newest SHA on staging that staging verified: among the SHAs staging runs now."""
-    candidates = {run.git_sha for run in staging if run.git_sha}
-    for sha in platform.repo.newest_first(candidates, STAGING):
+def newest_verified(platform: Platform, staging: list[StagingRun], depth: int = 20) -> str | None:
+    """The newest SHA on staging that staging verified, looking back `depth` commits: a
+    docs-only merge after a deploy is verified as much as the deploy's own SHA."""
+    for sha in platform.repo.recent(STAGING, depth):
         snapshot = platform.repo.snapshot(sha)
         image = platform.image_ref(platform.tree(snapshot)).ref
         if not staging_verified(sha, platform.desired(snapshot, STAGING), image, staging):
@@ -97,7 +97,11 @@ def promotion(context: AssetExecutionContext, platform: PlatformResource) -> Mat
     staging = staging_runs(instance)
     sha = run.tags.get(SHA_TAG)
     if sha:
-        snapshot, _ = core.snapshot(sha)
+        try:
+            snapshot, _ = core.snapshot(sha, merged_into=(STAGING, PROD))
+        except GitError as e:
+            raise Failure(description=f"promote_prod refused {sha}: {e}. Prod was not "
+                                      "touched.") from None
     else:
         sha = newest_verified(core, staging)
         if sha is None:

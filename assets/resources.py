@@ -7,7 +7,7 @@ from dagster import ConfigurableResource, Failure, InitResourceContext
 from pydantic import PrivateAttr
 
 from tess_platform.git import GitError, Snapshot
-from tess_platform.platform import Platform
+from tess_platform.platform import PROD, STAGING, Platform
 
 SHA_TAG = "tess/git_sha"
 ENV_TAG = "tess/env"
@@ -46,7 +46,9 @@ class PlatformResource(ConfigurableResource):
             run = context.instance.get_run_by_id(context.run.run_id)
             sha = run.tags.get(SHA_TAG)
             try:
-                snapshot, how = self._platform.snapshot(sha)
+                # prod deploys what was merged to staging, or merged from it into prod
+                branches = (STAGING, PROD) if run.tags.get(ENV_TAG) == PROD else (STAGING,)
+                snapshot, how = self._platform.snapshot(sha, branches)
             except GitError as e:
                 raise Failure(description=f"{e}. Nothing was deployed.") from None
             if not sha:

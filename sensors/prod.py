@@ -12,9 +12,9 @@ from dagster import (
 )
 
 from assets.history import deployed_sha
-from assets.promotion import APPROVER_TAG, IN_FLIGHT, PROD
+from assets.promotion import APPROVER_TAG, IN_FLIGHT
 from assets.resources import SHA_TAG
-from tess_platform.platform import Platform
+from tess_platform.platform import PROD, Platform
 from tess_platform.releases import all_releases
 
 from .jobs import promote_prod

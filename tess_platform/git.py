@@ -127,15 +127,11 @@ class Repo:
         sha = self.resolve(sha)
         return git("log", "-1", "--format=%cn <%ce>", sha, cwd=self.mirror).decode().strip()
 
-    def newest_first(self, shas: set[str], branch: str) -> list[str]:
-        """`shas` that are on `branch`, its newest commits first."""
+    def recent(self, branch: str, depth: int) -> list[str]:
+        """The newest `depth` commits of `branch`, newest first."""
         self.fetch()
-        order = (
-            git("rev-list", "--max-count=1000", f"refs/heads/{branch}", cwd=self.mirror)
-            .decode()
-            .split()
-        )
-        return [s for s in order if s in shas]
+        return git("rev-list", f"--max-count={depth}", f"refs/heads/{branch}",
+                   cwd=self.mirror).decode().split()
 
     def snapshot(self, sha: str) -> Snapshot:
         """The tree at `sha`, extracted once into the cache and reused after."""

@@ -29,7 +29,7 @@ from .targets import Deployed, DeployError, Target, target_from_settings
 from .tree_digest import folder_digest
 from .values import Merged, ValuesError, canonical_sha256, diff, leaf_paths
 
-STAGING = "staging"
+STAGING, PROD = "staging", "prod"
 # bad input an operator fixes in the repository, as opposed to a broken machine
 USER_ERRORS = (ValuesError, SecretsError)
 
@@ -83,18 +83,18 @@ class Platform:
     def chart(self) -> ChartFiles:
         return chart_files(JUPYTERHUB, self.settings.chart_dir, self.settings.cache)
 
-    def snapshot(self, sha: str | None) -> tuple[Snapshot, str]:
+    def snapshot(self, sha: str | None, merged_into: tuple[str, ...] = (STAGING,)
+                 ) -> tuple[Snapshot, str]:
         """The tree to deploy, and how its SHA was chosen. Only merged work is deployed: a SHA
-        must be on staging (where the repository has a staging branch)."""
+        must be on one of the branches `merged_into` (where the repository has them)."""
         if not sha:
             head, how = self.repo.default_head()
             return self.repo.snapshot(head), how
         snapshot = self.repo.snapshot(sha)
-        if self.repo.head(STAGING) and not self.repo.is_on_branch(snapshot.sha, STAGING):
-            raise GitError(
-                f"{sha} is not on branch {STAGING} of {self.repo.url}: only merged "
-                "commits are deployed"
-            )
+        branches = [b for b in merged_into if self.repo.head(b)]
+        if branches and not any(self.repo.is_on_branch(snapshot.sha, b) for b in branches):
+            raise GitError(f"{sha} is not on branch {' or '.join(branches)} of "
+                           f"{self.repo.url}: only merged commits are deployed")
         return snapshot, "tag tess/git_sha"
 
     def tree(self, snapshot: Snapshot) -> Tree:
