@@ -160,7 +160,7 @@ def release_checks(release: Release) -> list:
             return AssetCheckResult(
                 passed=False, description=f"drift: {drift}", metadata={"drift": drift}
             )
-        return _result(health.hub_healthy(target.endpoint(release)))
+        return _result(health.hub_healthy(platform.platform.endpoint(release)))
 
     @asset_check(
         asset=key,
@@ -170,7 +170,7 @@ def release_checks(release: Release) -> list:
     def _server_spawns(
         context: AssetCheckExecutionContext, platform: PlatformResource
     ) -> AssetCheckResult:
-        return _result(health.server_spawns(platform.platform.target.endpoint(release)))
+        return _result(health.server_spawns(platform.platform.endpoint(release)))
 
     return [_hub_healthy, _server_spawns]
 

@@ -21,13 +21,14 @@ from .hierarchy import (
     pipeline_layer,
     release_hierarchy,
     release_values,
+    secrets_path,
 )
 from .releases import Release, all_releases
 from .secrets import Redactor, SecretsError
 from .settings import Settings
-from .targets import Deployed, DeployError, Target, target_from_settings
+from .targets import SERVICE, Deployed, DeployError, Endpoint, Target, target_from_settings
 from .tree_digest import folder_digest
-from .values import Merged, ValuesError, canonical_sha256, diff, leaf_paths
+from .values import Layer, Merged, ValuesError, canonical_sha256, diff, get_path, leaf_paths
 
 STAGING, PROD = "staging", "prod"
 # bad input an operator fixes in the repository, as opposed to a broken machine
@@ -40,6 +41,12 @@ class ReleaseValues:
     merged: Merged
     hierarchy: Hierarchy
     image: ImageRef | None
+    pipeline: Layer | None = None
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The documents helm merges, in order (later wins)."""
+        return self.hierarchy.layers + ([self.pipeline] if self.pipeline else [])
 
     @property
     def sha256(self) -> str:
@@ -116,7 +123,7 @@ class Platform:
             pipeline = pipeline_layer(release, base, image)
         merged = release_values(self.chart, hierarchy, pipeline, release)
         self.redact.add(merged.secret_values())
-        return ReleaseValues(release, merged, hierarchy, image)
+        return ReleaseValues(release, merged, hierarchy, image, pipeline)
 
     def desired(self, snapshot: Snapshot, env: str) -> dict[Release, str | None]:
         """The release_hash each release of `env` wants at this snapshot; None where its values
@@ -143,13 +150,16 @@ class Platform:
             )
             unchanged = Deployed(
                 serving.revision,
-                self.target.endpoint(release).url,
+                self.target.url(release, values.merged),
                 f"unchanged: revision {serving.revision} already serves it",
             )
             return DeployOutcome(unchanged, rhash, values.sha256, ["no change"])
         previous = self.target.history(release)
-        before = previous[-1].record.get("fingerprint") if previous else None
-        changes = diff(before, values.merged.fingerprint(), values.merged.secret_paths)
+        if previous and "fingerprint" not in previous[-1].record:
+            changes = [f"revision {previous[-1].revision} recorded no values to compare with"]
+        else:
+            before = previous[-1].record["fingerprint"] if previous else None
+            changes = diff(before, values.merged.fingerprint(), values.merged.secret_paths)
         record = {
             "git_sha": snapshot.sha,
             "image": image.ref,
@@ -158,9 +168,8 @@ class Platform:
             "chart": self.chart.chart.label,
             "fingerprint": values.merged.fingerprint(),
         }
-        deployed = self.target.deploy(
-            release, values.merged, values.overlay_leaves, record, log=lambda m: log(self.redact(m))
-        )
+        deployed = self.target.deploy(release, values, record,
+                                      log=lambda m: log(self.redact(m)))
         return DeployOutcome(deployed, rhash, values.sha256, changes)
 
     def deploy_verified(
@@ -170,7 +179,7 @@ class Platform:
         the revision it ran before (prod: users never stay on an unverified hub)."""
         before = [r for r in self.target.history(release) if r.status == "deployed"]
         outcome = self.deploy(snapshot, release, image, log)
-        endpoint = self.target.endpoint(release)
+        endpoint = self.endpoint(release)
         failed = [
             f"{name}: {result.description}"
             for name, check in (
@@ -192,6 +201,23 @@ class Platform:
             f"{outcome.deployed.revision} ({'; '.join(failed)}); rolled back to "
             f"revision {before[-1].revision}, serving as revision {back.revision}"
         )
+
+    def endpoint_for(self, release: Release, merged: Merged) -> Endpoint:
+        """Where a release with these values answers, and the pipeline's service token."""
+        token = get_path(merged.values, ("hub", "services", SERVICE, "apiToken"))
+        if not token:
+            raise DeployError(f"{release.name}: hub.services.{SERVICE}.apiToken is not set: the "
+                              f"health checks need it in {secrets_path(release)}")
+        return Endpoint(self.target.url(release, merged), str(token))
+
+    def endpoint(self, release: Release) -> Endpoint:
+        """The endpoint of the revision that serves, from the values at the SHA it deployed."""
+        deployed = [r for r in self.target.history(release) if r.status == "deployed"]
+        sha = deployed[-1].record.get("git_sha") if deployed else None
+        if not sha:
+            raise DeployError(f"{release.name}: not deployed by the pipeline yet")
+        snapshot = self.repo.snapshot(sha)
+        return self.endpoint_for(release, self.values(self.tree(snapshot), release, None).merged)
 
     def image_ref(self, tree: Tree) -> ImageRef:
         """The image of a tree; a snapshot's never changes, so it is rendered once."""

@@ -25,6 +25,10 @@ class Settings:
     cache: Path  # git mirrors, repo snapshots, pulled charts
     git_crypt_key: str | None  # base64 of an exported git-crypt key
     chart_dir: Path | None  # a folder with the chart's values.yaml and schema, instead of pulling
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None  # another AWS API endpoint (tests: moto's server)
+    state_bucket: str | None = None  # S3 bucket of the terraform state and the deploy locks
+    helm_timeout: str = "10m"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -42,4 +46,8 @@ class Settings:
             cache=Path(env.get("TESS_CACHE") or cache_default).expanduser().resolve(),
             git_crypt_key=env.get("TESS_GIT_CRYPT_KEY") or None,
             chart_dir=Path(chart_dir).expanduser().resolve() if chart_dir else None,
+            aws_region=env.get("TESS_AWS_REGION") or env.get("AWS_REGION") or "us-east-1",
+            aws_endpoint_url=env.get("TESS_AWS_ENDPOINT_URL") or None,
+            state_bucket=env.get("TESS_STATE_BUCKET") or None,
+            helm_timeout=env.get("TESS_HELM_TIMEOUT") or "10m",
         )

@@ -5,13 +5,18 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .backends.image import ImageRef
 from .git import Snapshot
 from .releases import Release
 from .settings import Settings
 from .values import Layer, Merged
+
+if TYPE_CHECKING:
+    from .platform import ReleaseValues
+
+SERVICE = "tess-platform"  # the hub service whose token the pipeline's checks use
 
 
 class DeployError(RuntimeError):
@@ -30,6 +35,7 @@ class Provisioned:
 
     summary: dict[str, Any]
     version: str  # data version: changes exactly when what it provides changes
+    markdown: dict[str, str] = field(default_factory=dict)  # e.g. the plan, as a table
 
 
 @dataclass
@@ -43,15 +49,18 @@ class Deployed:
 @dataclass
 class PastRevision:
     revision: int
-    status: str
+    status: str  # as helm says: deployed, superseded, failed, pending-*
     description: str
-    record: dict[str, Any]
+    record: dict[str, Any]  # what the pipeline deployed: git_sha, release_hash, image, ...
 
 
 class Target(Protocol):
     name: str
 
-    def ensure_cluster(self, log) -> Provisioned: ...
+    def ensure_cluster(self, tree_root: Path, approval: str | None, log) -> Provisioned:
+        """The cluster as `tree_root/infra` describes it; `approval` (the run tag
+        tess/approve_destroy) lets a plan destroy or replace stateful resources."""
+        ...
 
     def ensure_storage(self, log) -> Provisioned: ...
 
@@ -63,15 +72,16 @@ class Target(Protocol):
 
     def target_secrets(self, release: Release) -> Layer | None: ...
 
-    def deploy(
-        self, release: Release, merged: Merged, overlay_leaves: set, record: dict[str, Any], log
-    ) -> Deployed: ...
+    def url(self, release: Release, merged: Merged) -> str:
+        """Where a release with these values answers, ending in /."""
+        ...
+
+    def deploy(self, release: Release, values: ReleaseValues, record: dict[str, Any],
+               log) -> Deployed: ...
 
     def rollback(self, release: Release, revision: int, log) -> Deployed: ...
 
     def history(self, release: Release) -> list[PastRevision]: ...
-
-    def endpoint(self, release: Release) -> Endpoint: ...
 
     def env_lock(self, env: str, on_wait=None) -> AbstractContextManager[None]:
         """Held for a whole deploy of `env`: a second deploy of it waits, never interleaves."""
@@ -89,11 +99,10 @@ class Target(Protocol):
 
 
 def target_from_settings(settings: Settings) -> Target:
-    if settings.target == "local":
-        from .backends.local.target import LocalTarget
+    if settings.target == "aws":
+        from .backends.aws.target import AwsTarget
 
-        return LocalTarget(settings)
-    raise NotImplementedError(
-        "TESS_TARGET=aws: the aws target (terraform, EKS, helm) is not built yet; "
-        "use the local target"
-    )
+        return AwsTarget(settings)
+    from .backends.local.target import LocalTarget
+
+    return LocalTarget(settings)

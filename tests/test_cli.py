@@ -83,7 +83,7 @@ def test_local_status_stop_and_start(repo, tess_env):
     snapshot = platform.repo.snapshot(repo.commit("staging"))
     release = Release("tess-private", "staging")
     platform.deploy(snapshot, release, platform.image_ref(platform.tree(snapshot)), log=print)
-    url = platform.target.endpoint(release).url
+    url = platform.endpoint(release).url
 
     status = cli("local", "status")
     assert "tess-private-staging: revision 1, running (pid " in status.stdout

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
-
 from conftest import ROOT, Site, stop_everything
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
@@ -23,16 +22,15 @@ def daemon_site(tmp_path_factory):
     site = Site(tmp_path_factory.mktemp("daemon"))
     shutil.copy(ROOT / "dagster.yaml", site.dagster_home / "dagster.yaml")
     env = {**os.environ, **site.env, "DAGSTER_HOME": str(site.dagster_home)}
-    log = open(site.dagster_home / "daemon.log", "wb")
-    daemon = subprocess.Popen([str(ROOT / ".venv/bin/dagster-daemon"), "run", "-w",
-                               "workspace.yaml"], cwd=ROOT, env=env, stdout=log, stderr=log,
-                              start_new_session=True)
-    site.launch_env = env
-    site.instance = DagsterInstance.from_config(str(site.dagster_home))
-    yield site
-    os.killpg(daemon.pid, signal.SIGTERM)
-    daemon.wait(30)
-    log.close()
+    with open(site.dagster_home / "daemon.log", "wb") as log:
+        daemon = subprocess.Popen(
+            [str(ROOT / ".venv/bin/dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=ROOT,
+            env=env, stdout=log, stderr=log, start_new_session=True)
+        site.launch_env = env
+        site.instance = DagsterInstance.from_config(str(site.dagster_home))
+        yield site
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(30)
     stop_everything(site.home)
 
 

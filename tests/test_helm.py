@@ -1,10 +1,8 @@
 """Releases through the helm CLI: `helm template` for real on a chart of the test's own, and
 every cluster command against a recording stand-in for helm, which keeps a release history."""
 
-import json
 import os
 import stat
-import sys
 import tempfile
 import textwrap
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import PLANTED
+from fakes import FakeHelm
 
 from tess_platform.backends.helm import Helm, HelmError
 from tess_platform.chart import JUPYTERHUB
@@ -20,116 +19,6 @@ from tess_platform.tools import tool
 from tess_platform.values import Layer, merge
 
 RELEASE = NAMESPACE = "tess-private-staging"
-
-FAKE_HELM = """\
-#!{python}
-# a stand-in for helm: records each call, answers status/history from a release history kept
-# in a state file, seeded by FAKE_HELM_SCENARIO
-import json, os, stat, sys
-from pathlib import Path
-
-SCENARIOS = {scenarios}
-argv = sys.argv[1:]
-files = []
-for flag, value in zip(argv, argv[1:]):
-    if flag == "-f":
-        path = Path(value)
-        files.append({{
-            "path": value,
-            "mode": stat.S_IMODE(path.stat().st_mode),
-            "content": path.read_text(),
-        }})
-kubeconfig = argv[argv.index("--kubeconfig") + 1] if "--kubeconfig" in argv else None
-names = ("HOME", "HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME", "KUBECACHEDIR",
-         "TMPDIR", "KUBECONFIG", "HELM_DEBUG", "HELM_DRIVER")
-with open(os.environ["FAKE_HELM_LOG"], "a") as log:
-    log.write(json.dumps({{
-        "argv": argv,
-        "files": files,
-        "env": {{k: os.environ.get(k) for k in names}},
-        "kubeconfig_exists": bool(kubeconfig) and Path(kubeconfig).exists(),
-    }}) + "\\n")
-
-state_path = Path(os.environ["FAKE_HELM_STATE"])
-if state_path.exists():
-    revisions = json.loads(state_path.read_text())
-else:
-    revisions = SCENARIOS[os.environ["FAKE_HELM_SCENARIO"]]
-command = argv[0]
-secret = os.environ.get("FAKE_HELM_SECRET", "")
-
-if command == os.environ.get("FAKE_HELM_FAIL"):
-    # as helm does on a schema error: it quotes the values it was given
-    quoted = " ".join(f["content"].strip() for f in files)
-    sys.exit(f"Error: UPGRADE FAILED: values don't meet the specifications: {{quoted}}")
-if command in ("status", "history") and not revisions:
-    sys.exit("Error: release: not found")
-if command == "status":
-    last = revisions[-1]
-    print(json.dumps({{
-        "name": argv[1], "namespace": argv[argv.index("--namespace") + 1],
-        "version": last["revision"],
-        "info": {{"status": last["status"], "description": last["description"]}},
-        "chart": {{"metadata": {{"name": "jupyterhub", "version": "4.4.0",
-                                 "appVersion": "5.5.0"}}, "templates": ["..."]}},
-        "config": {{"hub": {{"cookieSecret": secret}}}},
-        "manifest": "kind: Secret\\ndata:\\n  token: " + secret,
-    }}))
-elif command == "history":
-    print(json.dumps([
-        dict(r, chart="jupyterhub-4.4.0", app_version="5.5.0", updated="2025-01-01")
-        for r in revisions
-    ]))
-elif command == "upgrade":
-    for r in revisions:
-        r["status"] = "superseded" if r["status"] == "deployed" else r["status"]
-    n = revisions[-1]["revision"] + 1 if revisions else 1
-    revisions.append({{"revision": n, "status": "deployed", "description": "Upgrade complete"}})
-    print("NOTES: your hub is up")
-elif command == "rollback":
-    for r in revisions:
-        if r["status"] == "deployed":
-            r["status"] = "superseded"
-        elif r["status"].startswith("pending-"):
-            r["status"] = "failed"
-    revisions.append({{"revision": revisions[-1]["revision"] + 1, "status": "deployed",
-                       "description": "Rollback to " + argv[2]}})
-    print("Rollback was a success! Happy Helming!")
-elif command == "uninstall":
-    revisions = []
-    print("release uninstalled")
-state_path.write_text(json.dumps(revisions))
-"""
-
-
-def revision(n: int, status: str, description: str = "") -> dict:
-    return {"revision": n, "status": status, "description": description or status}
-
-
-SCENARIOS = {
-    "fresh": [],
-    "deployed": [revision(1, "superseded"), revision(2, "deployed", "Upgrade complete")],
-    "pending-install": [revision(1, "pending-install", "Initial install underway")],
-    "pending-upgrade": [
-        revision(1, "superseded"),
-        revision(2, "deployed"),
-        revision(3, "pending-upgrade", "Preparing upgrade"),
-    ],
-    "pending-rollback": [
-        revision(1, "superseded"),
-        revision(2, "deployed"),
-        revision(3, "failed", "Upgrade failed"),
-        revision(4, "pending-rollback", "Rollback to 2"),
-    ],
-    "pending-upgrade-after-failures": [
-        revision(1, "superseded"),
-        revision(2, "failed"),
-        revision(3, "pending-upgrade"),
-    ],
-    "stuck-with-nothing-good": [revision(1, "failed"), revision(2, "pending-upgrade")],
-    "failed-with-secret": [revision(1, "failed", f"Upgrade failed: bad value {PLANTED}")],
-}
-
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
@@ -144,44 +33,6 @@ def isolated(tmp_path, monkeypatch):
     yield home, tmp
     assert list(home.iterdir()) == [], "something was written to HOME"
     assert list(tmp.iterdir()) == [], "a temporary file was left behind"
-
-
-class FakeHelm:
-    def __init__(self, folder: Path, monkeypatch) -> None:
-        folder.mkdir()
-        self.binary = folder / "helm"
-        self.binary.write_text(
-            FAKE_HELM.format(python=sys.executable, scenarios=json.dumps(SCENARIOS))
-        )
-        self.binary.chmod(0o755)
-        self.log = folder / "calls.jsonl"
-        self.kubeconfig = folder / "kubeconfig.yaml"
-        self.kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
-        self.monkeypatch = monkeypatch
-        monkeypatch.setenv("FAKE_HELM_LOG", str(self.log))
-        monkeypatch.setenv("FAKE_HELM_STATE", str(folder / "state.json"))
-        monkeypatch.setenv("FAKE_HELM_SECRET", PLANTED)
-        self.scenario("fresh")
-
-    def scenario(self, name: str, fail: str | None = None) -> None:
-        self.monkeypatch.setenv("FAKE_HELM_SCENARIO", name)
-        if fail:
-            self.monkeypatch.setenv("FAKE_HELM_FAIL", fail)
-
-    def helm(self, **kw) -> Helm:
-        return Helm(self.kubeconfig, binary=str(self.binary), timeout="7m", **kw)
-
-    def calls(self) -> list[dict]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text().splitlines()]
-
-    def commands(self) -> list[str]:
-        return [call["argv"][0] for call in self.calls()]
-
-    def tail(self, *args: str) -> list[str]:
-        """The arguments every call ends with."""
-        return [*args, "--kubeconfig", str(self.kubeconfig)]
 
 
 @pytest.fixture

@@ -107,6 +107,7 @@ class Helm:
         chart: Chart,
         values: Sequence[dict[str, Any]],
         secret_values: Secrets = (),
+        description: str | None = None,
     ) -> Upgraded:
         """`helm upgrade --install --atomic --wait` of the chart with the values documents in
         merge order (later wins); a release stuck in pending-* is recovered first."""
@@ -130,6 +131,8 @@ class Helm:
             self.timeout,
             "--cleanup-on-fail",
         ]
+        if description:  # kept in the release's history: what the pipeline deployed
+            args += ["--description", description]
         result = self._run(args, values=values)
         _check(result, f"upgrade of {release} in {namespace}", mask)
         status = self._status(release, namespace, mask)

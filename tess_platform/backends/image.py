@@ -7,6 +7,9 @@ the build context, decide the tag, so the same `image/` always gives the same ta
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import subprocess
 from contextlib import chdir
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,3 +73,21 @@ def render(tree_root: Path) -> RenderedImage:
         buildpack=type(buildpack).__name__,
         files=tuple(folder_files(context)),
     )
+
+
+def docker_answers() -> bool:
+    """Whether a Docker daemon answers here (repo2docker builds need one)."""
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+
+
+def build(context: Path, image: str, push: bool = False,
+          env: dict[str, str] | None = None) -> None:
+    """Build `context` with repo2docker as `image` (and push it)."""
+    cmd = ["jupyter-repo2docker", "--no-run", "--user-id", BUILD_ARGS["NB_UID"], "--user-name",
+           BUILD_ARGS["NB_USER"], "--image-name", image, *(["--push"] if push else []),
+           str(context)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if result.returncode != 0:
+        raise ImageError(f"repo2docker could not build {image}:\n{result.stderr[-2000:]}")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...tools import tool
-from ...values import Merged, Path_, dotted, get_path, has_path
+from ...values import Merged, Path_, ValuesError, dotted, get_path, has_path
 
 SECRET_REF = "$tess-secret"
 
@@ -76,12 +76,18 @@ class _Values:
         return value
 
 
+def local_port(merged: Merged, env: str) -> int:
+    port = get_path(merged.values, ("custom", "tess", "local", "ports", env))
+    if not isinstance(port, int):
+        raise ValuesError(f"{merged.source_of(('custom', 'tess', 'local'))}: "
+                          f"custom.tess.local.ports.{env}: the local target needs a port")
+    return port
+
+
 def translate(
     merged: Merged, overlay_leaves: set[Path_], *, env: str, state_dir: Path, homes_dir: Path
 ) -> HubConfig:
-    custom_port = get_path(merged.values, ("custom", "tess", "local", "ports", env))
-    if not isinstance(custom_port, int):
-        raise ValueError(f"custom.tess.local.ports.{env}: the local target needs a port")
+    custom_port = local_port(merged, env)
     hub = HubConfig(port=custom_port)
     v = _Values(merged, hub)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +11,13 @@ from ...git import Snapshot
 from ...releases import Release
 from ...secrets import generate_token
 from ...settings import Settings
-from ...targets import Deployed, DeployError, Endpoint, PastRevision, Provisioned
+from ...targets import SERVICE, Deployed, DeployError, PastRevision, Provisioned
 from ...values import Layer, Merged, canonical_sha256
-from ..image import ImageRef, render
-from .hub_config import translate
+from ..image import ImageRef, build, docker_answers, render
+from .hub_config import local_port, translate
 from .supervisor import Supervisor, SupervisorError, file_lock
 
 IMAGE_REPOSITORY = "tess-user-image"
-SERVICE = "tess-platform"  # the hub service whose token the pipeline's checks use
 
 
 class LocalTarget:
@@ -34,7 +31,8 @@ class LocalTarget:
     def efs(self) -> Path:
         return self.home / "efs"
 
-    def ensure_cluster(self, log) -> Provisioned:
+    def ensure_cluster(self, tree_root: Path, approval: str | None, log) -> Provisioned:
+        # infra/ describes the cloud: the local cluster is this machine
         (self.home / "releases").mkdir(parents=True, exist_ok=True)
         running = [
             s.release for s in map(self.supervisor.status, self.supervisor.releases()) if s.running
@@ -65,9 +63,9 @@ class LocalTarget:
         rendered = render(snapshot.root)
         ref = ImageRef(IMAGE_REPOSITORY, rendered.tag, None, rendered.dockerfile_sha256)
         meta: dict[str, Any] = {"buildpack": rendered.buildpack, "dockerfile": rendered.dockerfile}
-        if _docker_answers():
+        if docker_answers():
             log(f"a Docker daemon answers: building {ref.ref} with repo2docker")
-            _build(snapshot.root / "image", ref.ref)
+            build(snapshot.root / "image", ref.ref)
             meta["built"] = True
         else:
             log(
@@ -96,12 +94,13 @@ class LocalTarget:
                 json.dump(generated, f, indent=2)
         return Layer(f"local secrets ({path})", json.loads(path.read_text()), secret=True)
 
-    def deploy(
-        self, release: Release, merged: Merged, overlay_leaves: set, record: dict[str, Any], log
-    ) -> Deployed:
+    def url(self, release: Release, merged: Merged) -> str:
+        return f"http://127.0.0.1:{local_port(merged, release.env)}/"
+
+    def deploy(self, release: Release, values, record: dict[str, Any], log) -> Deployed:
         hub = translate(
-            merged,
-            overlay_leaves,
+            values.merged,
+            values.overlay_leaves,
             env=release.env,
             state_dir=self.supervisor.state_dir(release.name),
             homes_dir=self.efs / release.name,
@@ -147,36 +146,5 @@ class LocalTarget:
             )
         return None
 
-    def endpoint(self, release: Release) -> Endpoint:
-        rev = self.supervisor.current(release.name)
-        if rev is None:
-            raise DeployError(f"{release.name}: not deployed on the local target")
-        token = self.target_secrets(release).values["hub"]["services"][SERVICE]["apiToken"]
-        return Endpoint(rev.url, token)
-
     def password_file(self, release: Release) -> Path:
         return self.home / "secrets" / f"{release.name}.json"
-
-
-def _docker_answers() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    probe = subprocess.run(["docker", "info"], capture_output=True, timeout=30)
-    return probe.returncode == 0
-
-
-def _build(context: Path, image: str) -> None:
-    cmd = [
-        "jupyter-repo2docker",
-        "--no-run",
-        "--user-id",
-        "1000",
-        "--user-name",
-        "jovyan",
-        "--image-name",
-        image,
-        str(context),
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise DeployError(f"repo2docker could not build {image}:\n{result.stderr[-2000:]}")

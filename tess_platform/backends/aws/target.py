@@ -1,0 +1,224 @@
+"""The aws target: terraform applies infra/, images live in ECR, each hub is a helm release.
+
+Credentials come from the usual AWS chain (environment, profile, instance role); cluster
+access is a 0600 kubeconfig made per operation from STS; nothing global is written.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from ...chart import JUPYTERHUB
+from ...git import Snapshot
+from ...hierarchy import host
+from ...releases import Release
+from ...settings import Settings
+from ...targets import Deployed, DeployError, PastRevision, Provisioned
+from ...values import Layer, Merged, canonical_sha256
+from ..helm import Helm, HelmError
+from ..image import ImageError, ImageRef, build, docker_answers, render
+from ..local.supervisor import file_lock
+from ..terraform import Terraform, TerraformError, approved_by_tag, check_stateful
+from .ecr import find_image
+from .eks import AwsError, client, kubeconfig
+from .lock import s3_lock
+
+RECORD_PREFIX = "tess "  # helm release descriptions the pipeline wrote: "tess {json}"
+STATE_KEY = "tess-platform/infra.tfstate"
+
+
+class AwsTarget:
+    name = "aws"
+
+    def __init__(self, settings: Settings, session: boto3.Session | None = None) -> None:
+        self.settings = settings
+        self.region = settings.aws_region
+        self.endpoint_url = settings.aws_endpoint_url
+        self.session = session or boto3.Session(region_name=self.region)
+        self.state = settings.cache / "aws"
+        self.outputs_file = self.state / "infra-outputs.json"
+
+    # -- infrastructure ------------------------------------------------------------------
+    def ensure_cluster(self, tree_root: Path, approval: str | None, log) -> Provisioned:
+        infra = tree_root / "infra"
+        if not infra.is_dir():
+            raise TerraformError(f"infra/: missing from the tree at {tree_root}")
+        backend = ({"bucket": self.settings.state_bucket, "key": STATE_KEY,
+                    "region": self.region} if self.settings.state_bucket else None)
+        work = self._workdir(infra)
+        tf = Terraform(work, data_dir=self.state / "terraform-data")
+        tf.init(backend)
+        tfvars = work / "terraform.tfvars"
+        summary = tf.plan(work / "tfplan", tfvars if tfvars.exists() else None)
+        log(f"terraform plan: {summary.headline()}")
+        check_stateful(summary, approved=approved_by_tag(approval, summary))
+        applied = tf.apply(work / "tfplan")
+        log("terraform applied the saved plan" if applied else "no changes: applied nothing")
+        outputs = tf.outputs()
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.outputs_file.write_text(json.dumps(outputs, indent=2, sort_keys=True))
+        summary_meta = {"target": "aws", "applied": applied, **{
+            k: v for k, v in outputs.items() if isinstance(v, str | int | float | bool)}}
+        return Provisioned(summary_meta, version=canonical_sha256(outputs),
+                           markdown={"plan": summary.markdown()})
+
+    def _workdir(self, infra: Path) -> Path:
+        """infra/ of this snapshot in a folder terraform may write in (the snapshot is
+        read-only); a local state, where no S3 backend is configured, stays there."""
+        work = self.state / "infra"
+        work.mkdir(parents=True, exist_ok=True)
+        for old in work.iterdir():
+            if not old.name.startswith("terraform.tfstate"):
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+        shutil.copytree(infra, work, dirs_exist_ok=True)
+        return work
+
+    def _outputs(self) -> dict[str, Any]:
+        if not self.outputs_file.exists():
+            raise DeployError("the infrastructure outputs are not known here: materialize "
+                              "infra/eks_cluster first")
+        return json.loads(self.outputs_file.read_text())
+
+    def ensure_storage(self, log) -> Provisioned:
+        out = self._outputs()
+        summary = {"target": "aws", "efs_id": out.get("efs_id", ""),
+                   "storage_class": out.get("storage_class", "")}
+        log(f"EFS {summary['efs_id']}, storage class {summary['storage_class']}")
+        return Provisioned(summary, version=canonical_sha256(summary))
+
+    # -- image ---------------------------------------------------------------------------
+    def image_ref(self, tree_root: Path) -> ImageRef:
+        rendered = render(tree_root)
+        repository = self._outputs()["ecr_repository_url"]
+        digest = find_image(self.session, repository.rsplit("/", 1)[-1], rendered.tag,
+                            self.endpoint_url)
+        return ImageRef(repository, rendered.tag, digest, rendered.dockerfile_sha256)
+
+    def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]:
+        ref = self.image_ref(snapshot.root)
+        rendered = render(snapshot.root)
+        meta: dict[str, Any] = {"buildpack": rendered.buildpack, "dockerfile": rendered.dockerfile}
+        if ref.digest:
+            log(f"{ref.repository}:{ref.tag} is in ECR already ({ref.digest}): no build")
+            return ref, {**meta, "built": False}
+        if not docker_answers():
+            raise ImageError(f"{ref.repository}:{ref.tag} is not in ECR, and no Docker daemon "
+                             "answers here to build it: run this step where Docker runs")
+        log(f"building {ref.repository}:{ref.tag} with repo2docker and pushing it to ECR")
+        with tempfile.TemporaryDirectory(prefix="tess-docker-") as docker_config:
+            self._docker_login(Path(docker_config), ref.repository)
+            build(snapshot.root / "image", f"{ref.repository}:{ref.tag}", push=True,
+                  env={"DOCKER_CONFIG": docker_config})
+        ref = self.image_ref(snapshot.root)
+        if not ref.digest:
+            raise ImageError(f"{ref.repository}:{ref.tag} was pushed but ECR does not list it")
+        return ref, {**meta, "built": True}
+
+    def _docker_login(self, folder: Path, repository: str) -> None:
+        """ECR credentials for this build only: a config.json in a temporary DOCKER_CONFIG."""
+        auth = client(self.session, "ecr", self.region, self.endpoint_url
+                      ).get_authorization_token()["authorizationData"][0]
+        registry = repository.split("/", 1)[0]
+        (folder / "config.json").write_text(json.dumps(
+            {"auths": {registry: {"auth": auth["authorizationToken"]}}}))
+        (folder / "config.json").chmod(0o600)
+
+    # -- releases ------------------------------------------------------------------------
+    def target_secrets(self, release: Release) -> Layer | None:
+        return None  # the secrets files, decrypted: required on this target
+
+    def url(self, release: Release, merged: Merged) -> str:
+        return f"https://{host(release, merged)}/"
+
+    def _helm(self, config: Path) -> Helm:
+        return Helm(config, timeout=self.settings.helm_timeout)
+
+    def _cluster(self):
+        return kubeconfig(self.session, self._outputs()["cluster_name"], self.region,
+                          self.endpoint_url)
+
+    def deploy(self, release: Release, values, record: dict[str, Any], log) -> Deployed:
+        url = self.url(release, values.merged)
+        described = {k: record[k] for k in ("git_sha", "release_hash", "values_sha256",
+                                            "image") if k in record}
+        try:
+            with self._cluster() as config:
+                upgraded = self._helm(config).upgrade(
+                    release.name, release.name, JUPYTERHUB, [x.values for x in values.layers],
+                    secret_values=values.merged,
+                    description=RECORD_PREFIX + json.dumps({**described, "url": url}))
+        except (HelmError, AwsError) as e:
+            raise DeployError(f"{release.name}: {e}") from None
+        notes = [upgraded.recovered] if upgraded.recovered else []
+        for note in notes:
+            log(note)
+        log(f"{release.name}: helm revision {upgraded.revision} deployed")
+        return Deployed(upgraded.revision, url, "Upgrade complete", notes)
+
+    def rollback(self, release: Release, revision: int, log) -> Deployed:
+        past = {r.revision: r for r in self.history(release)}
+        if revision not in past:
+            raise DeployError(f"{release.name}: no revision {revision} in its history "
+                              f"(has {sorted(past) or 'none'})")
+        try:
+            with self._cluster() as config:
+                status = self._helm(config).rollback(release.name, release.name, revision)
+        except (HelmError, AwsError) as e:
+            raise DeployError(f"{release.name}: {e}") from None
+        log(f"{release.name}: revision {revision} restored as revision {status['version']}")
+        return Deployed(int(status["version"]), past[revision].record.get("url", ""),
+                        f"Rollback to {revision}")
+
+    def history(self, release: Release) -> list[PastRevision]:
+        try:
+            with self._cluster() as config:
+                entries = self._helm(config).history(release.name, release.name)
+        except (HelmError, AwsError) as e:
+            raise DeployError(f"{release.name}: {e}") from None
+        out = []
+        for entry in entries:  # a rollback's description says "Rollback to N": its record is N's
+            record = _record(entry.get("description", ""))
+            out.append(PastRevision(int(entry["revision"]), entry.get("status", ""),
+                                    entry.get("description", ""), record))
+        records = {r.revision: r.record for r in out}
+        for r in out:
+            if not r.record and r.description.startswith("Rollback to "):
+                r.record = records.get(int(r.description.split()[-1]), {})
+        return out
+
+    def serving(self, release: Release) -> PastRevision | None:
+        deployed = [r for r in self.history(release) if r.status == "deployed"]
+        return deployed[-1] if deployed else None
+
+    def drift(self, release: Release, deployed_revision: int | None) -> str | None:
+        history = self.history(release)
+        if not history:
+            return "the release is not in the cluster" if deployed_revision else None
+        last = history[-1]
+        if last.status != "deployed":
+            return f"helm revision {last.revision} is {last.status}"
+        if deployed_revision is not None and last.revision != deployed_revision:
+            return (f"helm revision {last.revision} serves, but the pipeline last deployed "
+                    f"revision {deployed_revision}")
+        return None
+
+    def env_lock(self, env: str, on_wait=None):
+        if self.settings.state_bucket:  # across machines: Dagster may run in many pods
+            return s3_lock(self.session, self.settings.state_bucket, f"tess-platform/locks/{env}",
+                           self.region, self.endpoint_url, on_wait)
+        return file_lock(self.state / "locks" / f"{env}.lock", on_wait)
+
+
+def _record(description: str) -> dict[str, Any]:
+    if not description.startswith(RECORD_PREFIX):
+        return {}
+    try:
+        return json.loads(description[len(RECORD_PREFIX):])
+    except json.JSONDecodeError:
+        return {}

@@ -1,0 +1,197 @@
+"""The aws target end to end, short of a real cloud: terraform for real on a provider-free
+module standing in for infra/, AWS APIs from moto's server on 127.0.0.1, and helm through a
+recording stand-in (no cluster answers here). Asserts exactly what each tool was asked."""
+
+import functools
+import json
+
+import boto3
+import pytest
+import requests
+from conftest import PLANTED, export_key
+from fakes import FakeHelm
+from moto.server import ThreadedMotoServer
+
+from tess_platform.backends.aws import target as aws_target
+from tess_platform.backends.image import ImageError, render
+from tess_platform.platform import Platform
+from tess_platform.releases import Release
+from tess_platform.targets import DeployError
+
+REGION = "us-east-1"
+PRIVATE = Release("tess-private", "staging")
+INFRA = """\
+resource "terraform_data" "cluster" {{
+  input = "tess-platform"
+}}
+output "cluster_name" {{ value = terraform_data.cluster.output }}
+output "region" {{ value = "{region}" }}
+output "ecr_repository_url" {{ value = "{registry}/tess-user-image" }}
+output "efs_id" {{ value = "fs-0123456789abcdef0" }}
+output "storage_class" {{ value = "efs-homes" }}
+"""
+SECRETS = {"proxy": {"secretToken": "a" * 64}, "hub": {
+    "cookieSecret": "b" * 64, "services": {"tess-platform": {"apiToken": "c" * 64}},
+    "config": {"GitHubOAuthenticator": {"client_id": "tess", "client_secret": PLANTED}}}}
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(repo, tess_env, tmp_path, moto_url, monkeypatch):
+    home = tmp_path / "user-home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("TESS_TARGET", "aws")
+    monkeypatch.setenv("TESS_AWS_REGION", REGION)
+    monkeypatch.setenv("TESS_AWS_ENDPOINT_URL", moto_url)
+    requests.post(f"{moto_url}/moto-api/reset", timeout=10)  # a fresh account for each test
+    session = boto3.Session(region_name=REGION)
+    session.client("eks", endpoint_url=moto_url).create_cluster(
+        name="tess-platform", roleArn="arn:aws:iam::123456789012:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-0a"]})
+    ecr = session.client("ecr", endpoint_url=moto_url)
+    registry = ecr.create_repository(repositoryName="tess-user-image")["repository"][
+        "repositoryUri"].rsplit("/", 1)[0]
+    (repo.path / "infra").mkdir(exist_ok=True)
+    repo.write("infra/main.tf", INFRA.format(region=REGION, registry=registry))
+    repo.write("hub_config/tess-private/secrets/staging.yaml", SECRETS)
+    sha = repo.commit("infra and secrets for the aws target")
+    monkeypatch.setenv("TESS_GIT_CRYPT_KEY", export_key(repo, tmp_path / "key"))
+    fake = FakeHelm(tmp_path / "fake-helm", monkeypatch)
+    monkeypatch.setattr(aws_target, "Helm", functools.partial(aws_target.Helm,
+                                                              binary=str(fake.binary)))
+    platform = Platform()
+    snapshot = platform.repo.snapshot(sha)
+    yield type("Aws", (), {"platform": platform, "snapshot": snapshot, "fake": fake,
+                           "ecr": ecr, "home": home, "repo": repo})
+    assert list(home.iterdir()) == [], "something was written to HOME"
+
+
+def push_image(aws) -> str:
+    tag = render(aws.snapshot.root).tag
+    manifest = json.dumps({"schemaVersion": 2, "layers": [], "config": {
+        "mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
+        "digest": "sha256:" + "e" * 64},
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json"})
+    pushed = aws.ecr.put_image(repositoryName="tess-user-image", imageManifest=manifest,
+                               imageTag=tag)
+    return pushed["image"]["imageId"]["imageDigest"]
+
+
+def test_terraform_outputs_become_the_infra_assets_values(aws):
+    target, logs = aws.platform.target, []
+    cluster = target.ensure_cluster(aws.snapshot.root, None, logs.append)
+    assert cluster.summary["cluster_name"] == "tess-platform" and cluster.summary["applied"]
+    assert "terraform_data.cluster" in cluster.markdown["plan"]
+    again = target.ensure_cluster(aws.snapshot.root, None, logs.append)
+    assert not again.summary["applied"] and again.version == cluster.version
+    assert logs[-1] == "no changes: applied nothing"
+    storage = target.ensure_storage(logs.append)
+    assert storage.summary == {"target": "aws", "efs_id": "fs-0123456789abcdef0",
+                               "storage_class": "efs-homes"}
+
+
+def test_the_image_is_looked_up_in_ecr_and_not_rebuilt(aws):
+    target = aws.platform.target
+    target.ensure_cluster(aws.snapshot.root, None, print)
+    with pytest.raises(ImageError, match="is not in ECR, and no Docker daemon answers here"):
+        target.ensure_image(aws.snapshot, print)
+    digest = push_image(aws)
+    ref, meta = target.ensure_image(aws.snapshot, print)
+    assert (ref.digest, meta["built"]) == (digest, False)
+    assert ref.ref == f"{ref.repository}@{digest}"
+
+
+def test_a_release_is_a_helm_upgrade_of_the_pinned_chart_with_values_in_order(aws):
+    target, platform = aws.platform.target, aws.platform
+    target.ensure_cluster(aws.snapshot.root, None, print)
+    digest = push_image(aws)
+    image = platform.image_ref(platform.tree(aws.snapshot))
+    outcome = platform.deploy(aws.snapshot, PRIVATE, image, print)
+    assert outcome.deployed.url == "https://staging.private.tess.example.org/"
+    (upgrade,) = [c for c in aws.fake.calls() if c["argv"][0] == "upgrade"]
+    argv = upgrade["argv"]
+    assert argv[:13] == ["upgrade", "--install", "tess-private-staging", "jupyterhub", "--repo",
+                         "https://hub.jupyter.org/helm-chart/", "--version", "4.4.0",
+                         "--namespace", "tess-private-staging", "--create-namespace",
+                         "--atomic", "--wait"]
+    assert argv[argv.index("--timeout") + 1] == "10m"
+    files = upgrade["files"]
+    assert [f["mode"] for f in files] == [0o600] * 5  # values, common, staging, secrets, pipeline
+    assert "authenticator_class: github" in files[1]["content"]
+    assert PLANTED in files[3]["content"]  # helm gets the secret, in a 0600 file
+    assert f"image: {image.repository}@{digest}" in files[4]["content"]  # pinned by digest
+    record = json.loads(argv[argv.index("--description") + 1].removeprefix("tess "))
+    assert record["release_hash"] == outcome.release_hash
+    assert PLANTED not in " ".join(argv)
+    serving = target.serving(PRIVATE)
+    assert serving.record["git_sha"] == aws.snapshot.sha
+    assert target.drift(PRIVATE, serving.revision) is None
+    assert target.drift(PRIVATE, serving.revision + 3) == (
+        f"helm revision {serving.revision} serves, but the pipeline last deployed revision "
+        f"{serving.revision + 3}")
+    again = platform.deploy(aws.snapshot, PRIVATE, image, print)
+    assert again.changes == ["no change"]  # helm says it runs this release_hash already
+    endpoint = platform.endpoint(PRIVATE)
+    assert (endpoint.url, endpoint.api_token) == ("https://staging.private.tess.example.org/",
+                                                  "c" * 64)
+
+
+def test_rollback_and_its_refusal(aws):
+    target, platform = aws.platform.target, aws.platform
+    target.ensure_cluster(aws.snapshot.root, None, print)
+    push_image(aws)
+    platform.deploy(aws.snapshot, PRIVATE, platform.image_ref(platform.tree(aws.snapshot)),
+                    print)
+    with pytest.raises(DeployError, match="no revision 7 in its history"):
+        target.rollback(PRIVATE, 7, print)
+    back = target.rollback(PRIVATE, 1, print)
+    (rollback,) = [c["argv"] for c in aws.fake.calls() if c["argv"][0] == "rollback"]
+    assert rollback[:6] == ["rollback", "tess-private-staging", "1", "--namespace",
+                            "tess-private-staging", "--wait"]
+    assert back.description == "Rollback to 1" and back.revision == 2
+    assert target.history(PRIVATE)[-1].record["git_sha"] == aws.snapshot.sha
+
+
+def test_without_infra_outputs_a_deploy_says_what_to_do(aws):
+    with pytest.raises(DeployError, match="materialize infra/eks_cluster first"):
+        aws.platform.target.image_ref(aws.snapshot.root)
+
+
+def test_the_s3_lock_makes_a_second_deploy_wait(moto_url, monkeypatch):
+    import threading
+    import time
+
+    from tess_platform.backends.aws.lock import s3_lock
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    session = boto3.Session(region_name=REGION)
+    session.client("s3", endpoint_url=moto_url).create_bucket(Bucket="tess-state")
+    order, waited = [], []
+
+    def deploy(name, hold):
+        with s3_lock(session, "tess-state", "locks/staging", REGION, moto_url,
+                     on_wait=lambda: waited.append(name), poll=0.05):
+            order.append(f"{name} in")
+            time.sleep(hold)
+            order.append(f"{name} out")
+
+    first = threading.Thread(target=deploy, args=("first", 0.5))
+    first.start()
+    time.sleep(0.2)
+    deploy("second", 0)
+    first.join()
+    assert order == ["first in", "first out", "second in", "second out"]
+    assert waited == ["second"]
