@@ -114,8 +114,8 @@ def release_asset(release: Release) -> AssetsDefinition:
                 "that was serving before still serves.",
             ) from None
         deployed = outcome.deployed
-        for note in deployed.notes:
-            context.log.info(note)
+        if deployed.notes:
+            context.log.info("; ".join(deployed.notes))
         return MaterializeResult(
             metadata={
                 "git_sha": snapshot.sha,

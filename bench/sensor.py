@@ -57,8 +57,8 @@ def tick(site: Site, cursor: str | None):
 
 def both_hubs_change(site: Site, n: int) -> str:
     site.repo.edit_yaml("hub_config/values.yaml",
-                        lambda d: d["singleuser"].update(startTimeout=300 + n))
-    return site.repo.commit(f"all hubs: start timeout {300 + n} s")
+                        lambda d: d["singleuser"].update(startTimeout=400 + n))
+    return site.repo.commit(f"all hubs: start timeout {400 + n} s")
 
 
 def healthy_at(site: Site, sha: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from .hierarchy import CONFIG_DIR, Tree, WorkTree
 from .platform import Platform
 from .releases import DEPLOYMENTS, ENVIRONMENTS, Release, UnknownReleaseError, all_releases
 from .secrets import SecretsError
+from .secrets_init import callback_url, init_secrets, preflight, uses_github
 from .settings import SettingsError
 from .values import ValuesError
 
@@ -122,6 +124,23 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
     return 0 if status == "SUCCESS" else 1
 
 
+def cmd_secrets(platform: Platform, args: argparse.Namespace) -> int:
+    tree = _tree(platform, argparse.Namespace(sha=None, tree=args.tree))
+    release = Release(args.deployment, args.env)
+    preflight(tree.root, release, force=args.force)  # before asking anything
+    github = None
+    if uses_github(tree.root, release):
+        print(f"{release.name} logs in with GitHub. Its OAuth app's callback URL is "
+              f"{callback_url(tree.root, release)}", file=sys.stderr)
+        client_id = args.github_client_id or input("GitHub OAuth client id: ").strip()
+        secret = (getpass.getpass("GitHub OAuth client secret: ") if sys.stdin.isatty()
+                  else sys.stdin.readline().strip())
+        github = (client_id, secret)
+    path = init_secrets(tree.root, release, github, force=args.force)
+    print(f"wrote {path.relative_to(tree.root)} (0600); commit it: git-crypt encrypts it")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tess-platform", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -139,6 +158,15 @@ def parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check the values of all four releases")
     tree_args(validate)
     validate.set_defaults(func=cmd_validate)
+
+    secrets = sub.add_parser("secrets", help="write a release's secrets file")
+    secrets.add_argument("action", choices=["init"])
+    secrets.add_argument("env", choices=ENVIRONMENTS)
+    secrets.add_argument("deployment", choices=DEPLOYMENTS)
+    secrets.add_argument("--tree", default=".", help="the checkout (default: the one you are in)")
+    secrets.add_argument("--github-client-id", help="else asked; the secret is always asked")
+    secrets.add_argument("--force", action="store_true", help="replace an existing file")
+    secrets.set_defaults(func=cmd_secrets)
 
     local = sub.add_parser("local", help="the local target: hubs on this machine")
     local.add_argument("action", choices=["up", "status", "stop", "start"])

@@ -77,6 +77,23 @@ class Hierarchy:
     notes: list[str] = field(default_factory=list)  # what an operator should know, e.g. skips
 
 
+def config_layers(tree: Tree, release: Release, target: str) -> list[Layer]:
+    """The plain (not secret) files of the hierarchy, in merge order."""
+    d = f"{CONFIG_DIR}/{release.deployment}"
+    files = [f"{CONFIG_DIR}/values.yaml", f"{d}/common.yaml", f"{d}/{release.env}.yaml"]
+    if target == "local":
+        files.append(f"{d}/local.yaml")
+    layers = []
+    for relpath in files:
+        blob = tree.read(relpath)
+        if blob is None:
+            if relpath.endswith("/local.yaml"):
+                continue
+            raise ValuesError(f"{relpath}: missing from the {tree.label}")
+        layers.append(Layer(relpath, parse_yaml(blob.decode(), relpath)))
+    return layers
+
+
 def release_hierarchy(
     tree: Tree,
     release: Release,
@@ -85,18 +102,7 @@ def release_hierarchy(
     git_crypt_key: str | None,
     target_secrets: Layer | None = None,
 ) -> Hierarchy:
-    d = f"{CONFIG_DIR}/{release.deployment}"
-    files = [f"{CONFIG_DIR}/values.yaml", f"{d}/common.yaml", f"{d}/{release.env}.yaml"]
-    if target == "local":
-        files.append(f"{d}/local.yaml")
-    hierarchy = Hierarchy([])
-    for relpath in files:
-        blob = tree.read(relpath)
-        if blob is None:
-            if relpath.endswith("/local.yaml"):
-                continue
-            raise ValuesError(f"{relpath}: missing from the {tree.label}")
-        hierarchy.layers.append(Layer(relpath, parse_yaml(blob.decode(), relpath)))
+    hierarchy = Hierarchy(config_layers(tree, release, target))
     secrets = _secrets_layer(tree, release, git_crypt_key, required=target != "local")
     if isinstance(secrets, Layer):
         hierarchy.layers.append(secrets)
