@@ -29,9 +29,10 @@ class PlatformResource(ConfigurableResource):
         if env is None:
             yield self
             return
-        waiting = lambda: context.log.info(  # noqa: E731
-            f"another {env} deploy holds the {env} lock; waiting for it to finish"
-        )
+        def waiting() -> None:
+            context.log.info(f"another {env} deploy holds the {env} lock; waiting for it to "
+                             "finish")
+
         with self._platform.target.env_lock(env, on_wait=waiting):
             yield self
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from .backends.image import ImageError
 from .chart import ChartError
 from .dagster_dev import DagsterDevError
 from .git import GitError
@@ -20,6 +21,7 @@ from .releases import DEPLOYMENTS, ENVIRONMENTS, Release, UnknownReleaseError, a
 from .secrets import SecretsError
 from .secrets_init import callback_url, init_secrets, preflight, uses_github
 from .settings import SettingsError
+from .targets import DeployError
 from .values import ValuesError
 
 USER_ERRORS = (
@@ -29,7 +31,8 @@ USER_ERRORS = (
     ChartError,
     UnknownReleaseError,
     SettingsError,
-    NotImplementedError,
+    DeployError,
+    ImageError,
     DagsterDevError,
 )
 

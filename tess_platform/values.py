@@ -20,6 +20,7 @@ import yaml
 Path_ = tuple[str, ...]
 MASK = "***"
 SECRET_HASH_PREFIX = "secret-sha256:"
+_MISSING = object()  # a key that is not there (None is a value: helm's delete)
 
 
 class ValuesError(ValueError):
@@ -136,20 +137,21 @@ def leaf_paths(value: Any, prefix: Path_ = ()) -> Iterator[Path_]:
         yield prefix
 
 
-def get_path(data: Any, path: Path_) -> Any:
+def _lookup(data: Any, path: Path_) -> Any:
     for key in path:
         if not isinstance(data, dict) or key not in data:
-            return None
+            return _MISSING
         data = data[key]
     return data
 
 
+def get_path(data: Any, path: Path_) -> Any:
+    found = _lookup(data, path)
+    return None if found is _MISSING else found
+
+
 def has_path(data: Any, path: Path_) -> bool:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return False
-        data = data[key]
-    return True
+    return _lookup(data, path) is not _MISSING
 
 
 def set_path(data: dict, path: Path_, value: Any) -> None:
@@ -193,7 +195,6 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any], secret_paths: set[Path
     return lines
 
 
-_MISSING = object()
 
 
 def _is_secret_hash(value: Any) -> bool:
