@@ -179,18 +179,19 @@ def test_the_s3_lock_makes_a_second_deploy_wait(moto_url, monkeypatch):
         monkeypatch.setenv(key, "testing")
     session = boto3.Session(region_name=REGION)
     session.client("s3", endpoint_url=moto_url).create_bucket(Bucket="tess-state")
-    order, waited = [], []
+    order, waited, inside = [], [], threading.Event()
 
     def deploy(name, hold):
         with s3_lock(session, "tess-state", "locks/staging", REGION, moto_url,
                      on_wait=lambda: waited.append(name), poll=0.05):
             order.append(f"{name} in")
+            inside.set()
             time.sleep(hold)
             order.append(f"{name} out")
 
     first = threading.Thread(target=deploy, args=("first", 0.5))
     first.start()
-    time.sleep(0.2)
+    assert inside.wait(30)
     deploy("second", 0)
     first.join()
     assert order == ["first in", "first out", "second in", "second out"]
