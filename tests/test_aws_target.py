@@ -196,3 +196,52 @@ def test_the_s3_lock_makes_a_second_deploy_wait(moto_url, monkeypatch):
     first.join()
     assert order == ["first in", "first out", "second in", "second out"]
     assert waited == ["second"]
+
+
+FAKE_REPO2DOCKER = """#!{python}
+# a stand-in for repo2docker where no Docker daemon runs: records its call and the registry
+# credentials it was given, and "pushes" by registering the image in moto's ECR
+import json, os, sys
+from pathlib import Path
+import boto3
+argv = sys.argv[1:]
+config = Path(os.environ["DOCKER_CONFIG"], "config.json")
+Path(os.environ["FAKE_R2D_LOG"]).write_text(json.dumps({{
+    "argv": argv, "docker_config": json.loads(config.read_text()),
+    "config_mode": oct(config.stat().st_mode & 0o777)}}))
+repository, tag = argv[argv.index("--image-name") + 1].rsplit(":", 1)
+manifest = {{"schemaVersion": 2, "layers": [], "mediaType":
+            "application/vnd.docker.distribution.manifest.v2+json", "config": {{
+            "mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
+            "digest": "sha256:" + "f" * 64}}}}
+boto3.client("ecr", region_name="{region}", endpoint_url=os.environ["TESS_AWS_ENDPOINT_URL"]
+             ).put_image(repositoryName=repository.rsplit("/", 1)[-1],
+                         imageManifest=json.dumps(manifest), imageTag=tag)
+"""
+
+
+def test_a_missing_image_is_built_with_repo2docker_and_pushed(aws, tmp_path, monkeypatch):
+    import sys
+
+    from tess_platform.backends import image
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 0\n")  # a daemon that answers `info`
+    r2d = bin_dir / "jupyter-repo2docker"
+    r2d.write_text(FAKE_REPO2DOCKER.format(python=sys.executable, region=REGION))
+    for path in (bin_dir / "docker", r2d):
+        path.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("FAKE_R2D_LOG", str(tmp_path / "r2d.json"))
+    monkeypatch.setattr(image, "tool", lambda name: str(bin_dir / name))
+    target = aws.platform.target
+    target.ensure_cluster(aws.snapshot.root, None, print)
+    ref, meta = target.ensure_image(aws.snapshot, print)
+    assert meta["built"] and ref.digest.startswith("sha256:")
+    call = json.loads((tmp_path / "r2d.json").read_text())
+    assert call["argv"] == ["--no-run", "--user-id", "1000", "--user-name", "jovyan",
+                            "--image-name", f"{ref.repository}:{ref.tag}", "--push",
+                            str(aws.snapshot.root / "image")]
+    registry = ref.repository.split("/", 1)[0]
+    assert list(call["docker_config"]["auths"]) == [registry] and call["config_mode"] == "0o600"

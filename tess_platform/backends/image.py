@@ -14,6 +14,7 @@ from contextlib import chdir
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..tools import tool
 from ..tree_digest import folder_digest, folder_files
 
 IMAGE_DIR = "image"
@@ -85,7 +86,7 @@ def docker_answers() -> bool:
 def build(context: Path, image: str, push: bool = False,
           env: dict[str, str] | None = None) -> None:
     """Build `context` with repo2docker as `image` (and push it)."""
-    cmd = ["jupyter-repo2docker", "--no-run", "--user-id", BUILD_ARGS["NB_UID"], "--user-name",
+    cmd = [tool("jupyter-repo2docker"), "--no-run", "--user-id", BUILD_ARGS["NB_UID"], "--user-name",
            BUILD_ARGS["NB_USER"], "--image-name", image, *(["--push"] if push else []),
            str(context)]
     result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
