@@ -17,26 +17,35 @@ APPROVE_TAG = "tess/approve_destroy"
 
 def _provisioned(result) -> MaterializeResult:
     markdown = {k: MetadataValue.md(v) for k, v in result.markdown.items()}
-    return MaterializeResult(metadata={**result.summary, **markdown},
-                             data_version=DataVersion(result.version))
+    return MaterializeResult(
+        metadata={**result.summary, **markdown}, data_version=DataVersion(result.version)
+    )
 
 
-@asset(key=EKS_CLUSTER, group_name="infra", code_version="1",
-       description="The Kubernetes cluster of the hubs, from infra/ (terraform plan, saved, "
-                   "applied); local target: the hub supervisor.")
+@asset(
+    key=EKS_CLUSTER,
+    group_name="infra",
+    code_version="1",
+    description="The Kubernetes cluster of the hubs, from infra/ (terraform plan, saved, "
+    "applied); local target: the hub supervisor.",
+)
 def eks_cluster(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
     snapshot = platform.snapshot(context)
     approval = context.instance.get_run_by_id(context.run.run_id).tags.get(APPROVE_TAG)
     try:
-        result = platform.platform.target.ensure_cluster(snapshot.root, approval,
-                                                         context.log.info)
+        result = platform.platform.target.ensure_cluster(snapshot.root, approval, context.log.info)
     except RuntimeError as e:
         raise Failure(description=platform.platform.redact(str(e))) from None
     return _provisioned(result)
 
 
-@asset(key=EFS, group_name="infra", code_version="1", deps=[EKS_CLUSTER],
-       description="Persistent home storage of tess-private (EFS; local target: a folder).")
+@asset(
+    key=EFS,
+    group_name="infra",
+    code_version="1",
+    deps=[EKS_CLUSTER],
+    description="Persistent home storage of tess-private (EFS; local target: a folder).",
+)
 def efs(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
     try:
         return _provisioned(platform.platform.target.ensure_storage(context.log.info))

@@ -100,8 +100,9 @@ def promotion(context: AssetExecutionContext, platform: PlatformResource) -> Mat
         try:
             snapshot, _ = core.snapshot(sha, merged_into=(STAGING, PROD))
         except GitError as e:
-            raise Failure(description=f"promote_prod refused {sha}: {e}. Prod was not "
-                                      "touched.") from None
+            raise Failure(
+                description=f"promote_prod refused {sha}: {e}. Prod was not touched."
+            ) from None
     else:
         sha = newest_verified(core, staging)
         if sha is None:

@@ -29,9 +29,9 @@ class PlatformResource(ConfigurableResource):
         if env is None:
             yield self
             return
+
         def waiting() -> None:
-            context.log.info(f"another {env} deploy holds the {env} lock; waiting for it to "
-                             "finish")
+            context.log.info(f"another {env} deploy holds the {env} lock; waiting for it to finish")
 
         with self._platform.target.env_lock(env, on_wait=waiting):
             yield self

@@ -51,9 +51,13 @@ def floor(tmp: Path, repo_path: Path, sha: str, n: int) -> float:
     configs = []
     for release in all_releases("staging"):  # prepared before the clock starts
         values = platform.values(tree, release, image)
-        hub = translate(values.merged, values.overlay_leaves, env=release.env,
-                        state_dir=supervisor.state_dir(release.name),
-                        homes_dir=target.efs / release.name)
+        hub = translate(
+            values.merged,
+            values.overlay_leaves,
+            env=release.env,
+            state_dir=supervisor.state_dir(release.name),
+            homes_dir=target.efs / release.name,
+        )
         configs.append((release, hub, platform.endpoint_for(release, values.merged)))
     started = time.perf_counter()
     for release, hub, endpoint in configs:

@@ -31,15 +31,19 @@ def grow_history(site: Site, commits: int) -> None:
     stream = []
     for n in range(commits):
         body = f"# changelog entry {n}\n".encode()
-        stream += [b"commit refs/heads/staging",
-                   f"committer TESS Ops <ops@tess.test> {1700000000 + n} +0000".encode(),
-                   b"data 7", b"history"]
+        stream += [
+            b"commit refs/heads/staging",
+            f"committer TESS Ops <ops@tess.test> {1700000000 + n} +0000".encode(),
+            b"data 7",
+            b"history",
+        ]
         if n == 0:
             stream.append(b"from " + head.encode())
         stream += [b"M 644 inline docs/changelog.md", f"data {len(body)}".encode(), body]
     data = b"\n".join(stream) + b"\n"
-    subprocess.run(["git", "fast-import", "--quiet", "--force"], cwd=site.repo.path, input=data,
-                   check=True)
+    subprocess.run(
+        ["git", "fast-import", "--quiet", "--force"], cwd=site.repo.path, input=data, check=True
+    )
     site.repo.git("checkout", "-q", "-f", "staging")
 
 
@@ -56,8 +60,9 @@ def tick(site: Site, cursor: str | None):
 
 
 def both_hubs_change(site: Site, n: int) -> str:
-    site.repo.edit_yaml("hub_config/values.yaml",
-                        lambda d: d["singleuser"].update(startTimeout=400 + n))
+    site.repo.edit_yaml(
+        "hub_config/values.yaml", lambda d: d["singleuser"].update(startTimeout=400 + n)
+    )
     return site.repo.commit(f"all hubs: start timeout {400 + n} s")
 
 
@@ -113,9 +118,14 @@ def main() -> None:
         shutil.copy(ROOT / "dagster.yaml", site.dagster_home / "dagster.yaml")
         env = {**os.environ, "DAGSTER_HOME": str(site.dagster_home)}
         with open(tmp / "dagster-dev.log", "wb") as log:  # the child keeps its own copy
-            dev = subprocess.Popen([str(ROOT / ".venv/bin/dagster"), "dev", "-w",
-                                    "workspace.yaml", "-p", "3999"], cwd=ROOT, env=env,
-                                   stdout=log, stderr=log, start_new_session=True)
+            dev = subprocess.Popen(
+                [str(ROOT / ".venv/bin/dagster"), "dev", "-w", "workspace.yaml", "-p", "3999"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 600
         while not healthy_at(site, floor_sha):  # the sensor's first tick catches up
             assert time.monotonic() < deadline and dev.poll() is None
@@ -133,16 +143,20 @@ def main() -> None:
             dev.wait(60)
         stop_everything(site.home)
         shutil.rmtree(tmp, ignore_errors=True)
-    print(json.dumps({
-        "commits": args.commits,
-        "idle_tick_s": round(statistics.median(idle), 4),
-        "merge_tick_s": round(statistics.median(merges), 3),
-        "push_to_healthy_s": round(push_to_healthy, 2),
-        "floor_s": round(floor, 2),
-        "sensor_interval_s": interval,
-        "budget_s": round(interval + 1.3 * floor, 2),
-        "within_budget": push_to_healthy <= interval + 1.3 * floor,
-    }))
+    print(
+        json.dumps(
+            {
+                "commits": args.commits,
+                "idle_tick_s": round(statistics.median(idle), 4),
+                "merge_tick_s": round(statistics.median(merges), 3),
+                "push_to_healthy_s": round(push_to_healthy, 2),
+                "floor_s": round(floor, 2),
+                "sensor_interval_s": interval,
+                "budget_s": round(interval + 1.3 * floor, 2),
+                "within_budget": push_to_healthy <= interval + 1.3 * floor,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

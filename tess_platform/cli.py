@@ -133,11 +133,17 @@ def cmd_secrets(platform: Platform, args: argparse.Namespace) -> int:
     preflight(tree.root, release, force=args.force)  # before asking anything
     github = None
     if uses_github(tree.root, release):
-        print(f"{release.name} logs in with GitHub. Its OAuth app's callback URL is "
-              f"{callback_url(tree.root, release)}", file=sys.stderr)
+        print(
+            f"{release.name} logs in with GitHub. Its OAuth app's callback URL is "
+            f"{callback_url(tree.root, release)}",
+            file=sys.stderr,
+        )
         client_id = args.github_client_id or input("GitHub OAuth client id: ").strip()
-        secret = (getpass.getpass("GitHub OAuth client secret: ") if sys.stdin.isatty()
-                  else sys.stdin.readline().strip())
+        secret = (
+            getpass.getpass("GitHub OAuth client secret: ")
+            if sys.stdin.isatty()
+            else sys.stdin.readline().strip()
+        )
         github = (client_id, secret)
     path = init_secrets(tree.root, release, github, force=args.force)
     print(f"wrote {path.relative_to(tree.root)} (0600); commit it: git-crypt encrypts it")

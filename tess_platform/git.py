@@ -130,8 +130,11 @@ class Repo:
     def recent(self, branch: str, depth: int) -> list[str]:
         """The newest `depth` commits of `branch`, newest first."""
         self.fetch()
-        return git("rev-list", f"--max-count={depth}", f"refs/heads/{branch}",
-                   cwd=self.mirror).decode().split()
+        return (
+            git("rev-list", f"--max-count={depth}", f"refs/heads/{branch}", cwd=self.mirror)
+            .decode()
+            .split()
+        )
 
     def snapshot(self, sha: str) -> Snapshot:
         """The tree at `sha`, extracted once into the cache and reused after."""

@@ -90,8 +90,9 @@ class Platform:
     def chart(self) -> ChartFiles:
         return chart_files(JUPYTERHUB, self.settings.chart_dir, self.settings.cache)
 
-    def snapshot(self, sha: str | None, merged_into: tuple[str, ...] = (STAGING,)
-                 ) -> tuple[Snapshot, str]:
+    def snapshot(
+        self, sha: str | None, merged_into: tuple[str, ...] = (STAGING,)
+    ) -> tuple[Snapshot, str]:
         """The tree to deploy, and how its SHA was chosen. Only merged work is deployed: a SHA
         must be on one of the branches `merged_into` (where the repository has them)."""
         if not sha:
@@ -100,8 +101,10 @@ class Platform:
         snapshot = self.repo.snapshot(sha)
         branches = [b for b in merged_into if self.repo.head(b)]
         if branches and not any(self.repo.is_on_branch(snapshot.sha, b) for b in branches):
-            raise GitError(f"{sha} is not on branch {' or '.join(branches)} of "
-                           f"{self.repo.url}: only merged commits are deployed")
+            raise GitError(
+                f"{sha} is not on branch {' or '.join(branches)} of "
+                f"{self.repo.url}: only merged commits are deployed"
+            )
         return snapshot, "tag tess/git_sha"
 
     def tree(self, snapshot: Snapshot) -> Tree:
@@ -168,8 +171,7 @@ class Platform:
             "chart": self.chart.chart.label,
             "fingerprint": values.merged.fingerprint(),
         }
-        deployed = self.target.deploy(release, values, record,
-                                      log=lambda m: log(self.redact(m)))
+        deployed = self.target.deploy(release, values, record, log=lambda m: log(self.redact(m)))
         return DeployOutcome(deployed, rhash, values.sha256, changes)
 
     def deploy_verified(
@@ -206,8 +208,10 @@ class Platform:
         """Where a release with these values answers, and the pipeline's service token."""
         token = get_path(merged.values, ("hub", "services", SERVICE, "apiToken"))
         if not token:
-            raise DeployError(f"{release.name}: hub.services.{SERVICE}.apiToken is not set: the "
-                              f"health checks need it in {secrets_path(release)}")
+            raise DeployError(
+                f"{release.name}: hub.services.{SERVICE}.apiToken is not set: the "
+                f"health checks need it in {secrets_path(release)}"
+            )
         return Endpoint(self.target.url(release, merged), str(token))
 
     def endpoint(self, release: Release) -> Endpoint:

@@ -32,32 +32,44 @@ def preflight(root: Path, release: Release, force: bool = False) -> Path:
     relpath = secrets_path(release)
     path = root / relpath
     if not WorkTree(root).git_crypt_covers(relpath):
-        raise SecretsError(f"{relpath}: git-crypt would not encrypt it (.gitattributes does not "
-                           "cover it); nothing was written")
+        raise SecretsError(
+            f"{relpath}: git-crypt would not encrypt it (.gitattributes does not "
+            "cover it); nothing was written"
+        )
     if not _git_crypt_ready(root):
-        raise SecretsError(f"{root}: git-crypt is not set up in this checkout: run "
-                           "`git-crypt init` (or `git-crypt unlock KEY`) first; nothing written")
+        raise SecretsError(
+            f"{root}: git-crypt is not set up in this checkout: run "
+            "`git-crypt init` (or `git-crypt unlock KEY`) first; nothing written"
+        )
     if path.exists() and not force:
         raise SecretsError(f"{relpath}: exists already; pass --force to replace its secrets")
     return path
 
 
-def init_secrets(root: Path, release: Release, github: tuple[str, str] | None = None,
-                 force: bool = False) -> Path:
+def init_secrets(
+    root: Path, release: Release, github: tuple[str, str] | None = None, force: bool = False
+) -> Path:
     """Write `hub_config/<d>/secrets/<env>.yaml`; `github` is the OAuth app's (id, secret)."""
     path = preflight(root, release, force)
     secrets: dict = {
         "proxy": {"secretToken": generate_token()},
-        "hub": {"cookieSecret": generate_token(),
-                "services": {SERVICE: {"apiToken": generate_token()}}},
+        "hub": {
+            "cookieSecret": generate_token(),
+            "services": {SERVICE: {"apiToken": generate_token()}},
+        },
     }
     if uses_github(root, release):
         if github is None:
-            raise SecretsError(f"{release.name} logs in with GitHub: give the OAuth app's "
-                               "client id and secret")
-        secrets["hub"]["config"] = {"GitHubOAuthenticator": {
-            "client_id": github[0], "client_secret": github[1],
-            "oauth_callback_url": callback_url(root, release)}}
+            raise SecretsError(
+                f"{release.name} logs in with GitHub: give the OAuth app's client id and secret"
+            )
+        secrets["hub"]["config"] = {
+            "GitHubOAuthenticator": {
+                "client_id": github[0],
+                "client_secret": github[1],
+                "oauth_callback_url": callback_url(root, release),
+            }
+        }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -67,6 +79,10 @@ def init_secrets(root: Path, release: Release, github: tuple[str, str] | None = 
 
 
 def _git_crypt_ready(root: Path) -> bool:
-    out = subprocess.run(["git", "config", "--get", "filter.git-crypt.smudge"], cwd=root,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "config", "--get", "filter.git-crypt.smudge"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     return out.returncode == 0 and "git-crypt" in out.stdout

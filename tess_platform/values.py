@@ -195,8 +195,6 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any], secret_paths: set[Path
     return lines
 
 
-
-
 def _is_secret_hash(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(SECRET_HASH_PREFIX)
 

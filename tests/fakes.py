@@ -120,7 +120,6 @@ SCENARIOS = {
 }
 
 
-
 class FakeHelm:
     def __init__(self, folder: Path, monkeypatch) -> None:
         folder.mkdir()
@@ -157,5 +156,3 @@ class FakeHelm:
     def tail(self, *args: str) -> list[str]:
         """The arguments every call ends with."""
         return [*args, "--kubeconfig", str(self.kubeconfig)]
-
-

@@ -30,9 +30,14 @@ output "ecr_repository_url" {{ value = "{registry}/tess-user-image" }}
 output "efs_id" {{ value = "fs-0123456789abcdef0" }}
 output "storage_class" {{ value = "efs-homes" }}
 """
-SECRETS = {"proxy": {"secretToken": "a" * 64}, "hub": {
-    "cookieSecret": "b" * 64, "services": {"tess-platform": {"apiToken": "c" * 64}},
-    "config": {"GitHubOAuthenticator": {"client_id": "tess", "client_secret": PLANTED}}}}
+SECRETS = {
+    "proxy": {"secretToken": "a" * 64},
+    "hub": {
+        "cookieSecret": "b" * 64,
+        "services": {"tess-platform": {"apiToken": "c" * 64}},
+        "config": {"GitHubOAuthenticator": {"client_id": "tess", "client_secret": PLANTED}},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -58,34 +63,57 @@ def aws(repo, tess_env, tmp_path, moto_url, monkeypatch):
     requests.post(f"{moto_url}/moto-api/reset", timeout=10)  # a fresh account for each test
     session = boto3.Session(region_name=REGION)
     session.client("eks", endpoint_url=moto_url).create_cluster(
-        name="tess-platform", roleArn="arn:aws:iam::123456789012:role/eks",
-        resourcesVpcConfig={"subnetIds": ["subnet-0a"]})
+        name="tess-platform",
+        roleArn="arn:aws:iam::123456789012:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-0a"]},
+    )
     ecr = session.client("ecr", endpoint_url=moto_url)
     registry = ecr.create_repository(repositoryName="tess-user-image")["repository"][
-        "repositoryUri"].rsplit("/", 1)[0]
+        "repositoryUri"
+    ].rsplit("/", 1)[0]
     (repo.path / "infra").mkdir(exist_ok=True)
     repo.write("infra/main.tf", INFRA.format(region=REGION, registry=registry))
     repo.write("hub_config/tess-private/secrets/staging.yaml", SECRETS)
     sha = repo.commit("infra and secrets for the aws target")
     monkeypatch.setenv("TESS_GIT_CRYPT_KEY", export_key(repo, tmp_path / "key"))
     fake = FakeHelm(tmp_path / "fake-helm", monkeypatch)
-    monkeypatch.setattr(aws_target, "Helm", functools.partial(aws_target.Helm,
-                                                              binary=str(fake.binary)))
+    monkeypatch.setattr(
+        aws_target, "Helm", functools.partial(aws_target.Helm, binary=str(fake.binary))
+    )
     platform = Platform()
     snapshot = platform.repo.snapshot(sha)
-    yield type("Aws", (), {"platform": platform, "snapshot": snapshot, "fake": fake,
-                           "ecr": ecr, "home": home, "repo": repo})
+    yield type(
+        "Aws",
+        (),
+        {
+            "platform": platform,
+            "snapshot": snapshot,
+            "fake": fake,
+            "ecr": ecr,
+            "home": home,
+            "repo": repo,
+        },
+    )
     assert list(home.iterdir()) == [], "something was written to HOME"
 
 
 def push_image(aws) -> str:
     tag = render(aws.snapshot.root).tag
-    manifest = json.dumps({"schemaVersion": 2, "layers": [], "config": {
-        "mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
-        "digest": "sha256:" + "e" * 64},
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json"})
-    pushed = aws.ecr.put_image(repositoryName="tess-user-image", imageManifest=manifest,
-                               imageTag=tag)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "layers": [],
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1,
+                "digest": "sha256:" + "e" * 64,
+            },
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        }
+    )
+    pushed = aws.ecr.put_image(
+        repositoryName="tess-user-image", imageManifest=manifest, imageTag=tag
+    )
     return pushed["image"]["imageId"]["imageDigest"]
 
 
@@ -98,8 +126,11 @@ def test_terraform_outputs_become_the_infra_assets_values(aws):
     assert not again.summary["applied"] and again.version == cluster.version
     assert logs[-1] == "no changes: applied nothing"
     storage = target.ensure_storage(logs.append)
-    assert storage.summary == {"target": "aws", "efs_id": "fs-0123456789abcdef0",
-                               "storage_class": "efs-homes"}
+    assert storage.summary == {
+        "target": "aws",
+        "efs_id": "fs-0123456789abcdef0",
+        "storage_class": "efs-homes",
+    }
 
 
 def test_the_image_is_looked_up_in_ecr_and_not_rebuilt(aws):
@@ -122,10 +153,21 @@ def test_a_release_is_a_helm_upgrade_of_the_pinned_chart_with_values_in_order(aw
     assert outcome.deployed.url == "https://staging.private.tess.example.org/"
     (upgrade,) = [c for c in aws.fake.calls() if c["argv"][0] == "upgrade"]
     argv = upgrade["argv"]
-    assert argv[:13] == ["upgrade", "--install", "tess-private-staging", "jupyterhub", "--repo",
-                         "https://hub.jupyter.org/helm-chart/", "--version", "4.4.0",
-                         "--namespace", "tess-private-staging", "--create-namespace",
-                         "--atomic", "--wait"]
+    assert argv[:13] == [
+        "upgrade",
+        "--install",
+        "tess-private-staging",
+        "jupyterhub",
+        "--repo",
+        "https://hub.jupyter.org/helm-chart/",
+        "--version",
+        "4.4.0",
+        "--namespace",
+        "tess-private-staging",
+        "--create-namespace",
+        "--atomic",
+        "--wait",
+    ]
     assert argv[argv.index("--timeout") + 1] == "10m"
     files = upgrade["files"]
     assert [f["mode"] for f in files] == [0o600] * 5  # values, common, staging, secrets, pipeline
@@ -140,26 +182,34 @@ def test_a_release_is_a_helm_upgrade_of_the_pinned_chart_with_values_in_order(aw
     assert target.drift(PRIVATE, serving.revision) is None
     assert target.drift(PRIVATE, serving.revision + 3) == (
         f"helm revision {serving.revision} serves, but the pipeline last deployed revision "
-        f"{serving.revision + 3}")
+        f"{serving.revision + 3}"
+    )
     again = platform.deploy(aws.snapshot, PRIVATE, image, print)
     assert again.changes == ["no change"]  # helm says it runs this release_hash already
     endpoint = platform.endpoint(PRIVATE)
-    assert (endpoint.url, endpoint.api_token) == ("https://staging.private.tess.example.org/",
-                                                  "c" * 64)
+    assert (endpoint.url, endpoint.api_token) == (
+        "https://staging.private.tess.example.org/",
+        "c" * 64,
+    )
 
 
 def test_rollback_and_its_refusal(aws):
     target, platform = aws.platform.target, aws.platform
     target.ensure_cluster(aws.snapshot.root, None, print)
     push_image(aws)
-    platform.deploy(aws.snapshot, PRIVATE, platform.image_ref(platform.tree(aws.snapshot)),
-                    print)
+    platform.deploy(aws.snapshot, PRIVATE, platform.image_ref(platform.tree(aws.snapshot)), print)
     with pytest.raises(DeployError, match="no revision 7 in its history"):
         target.rollback(PRIVATE, 7, print)
     back = target.rollback(PRIVATE, 1, print)
     (rollback,) = [c["argv"] for c in aws.fake.calls() if c["argv"][0] == "rollback"]
-    assert rollback[:6] == ["rollback", "tess-private-staging", "1", "--namespace",
-                            "tess-private-staging", "--wait"]
+    assert rollback[:6] == [
+        "rollback",
+        "tess-private-staging",
+        "1",
+        "--namespace",
+        "tess-private-staging",
+        "--wait",
+    ]
     assert back.description == "Rollback to 1" and back.revision == 2
     assert target.history(PRIVATE)[-1].record["git_sha"] == aws.snapshot.sha
 
@@ -182,8 +232,15 @@ def test_the_s3_lock_makes_a_second_deploy_wait(moto_url, monkeypatch):
     order, waited, inside = [], [], threading.Event()
 
     def deploy(name, hold):
-        with s3_lock(session, "tess-state", "locks/staging", REGION, moto_url,
-                     on_wait=lambda: waited.append(name), poll=0.05):
+        with s3_lock(
+            session,
+            "tess-state",
+            "locks/staging",
+            REGION,
+            moto_url,
+            on_wait=lambda: waited.append(name),
+            poll=0.05,
+        ):
             order.append(f"{name} in")
             inside.set()
             time.sleep(hold)
@@ -240,8 +297,16 @@ def test_a_missing_image_is_built_with_repo2docker_and_pushed(aws, tmp_path, mon
     ref, meta = target.ensure_image(aws.snapshot, print)
     assert meta["built"] and ref.digest.startswith("sha256:")
     call = json.loads((tmp_path / "r2d.json").read_text())
-    assert call["argv"] == ["--no-run", "--user-id", "1000", "--user-name", "jovyan",
-                            "--image-name", f"{ref.repository}:{ref.tag}", "--push",
-                            str(aws.snapshot.root / "image")]
+    assert call["argv"] == [
+        "--no-run",
+        "--user-id",
+        "1000",
+        "--user-name",
+        "jovyan",
+        "--image-name",
+        f"{ref.repository}:{ref.tag}",
+        "--push",
+        str(aws.snapshot.root / "image"),
+    ]
     registry = ref.repository.split("/", 1)[0]
     assert list(call["docker_config"]["auths"]) == [registry] and call["config_mode"] == "0o600"

@@ -100,9 +100,23 @@ def test_local_status_stop_and_start(repo, tess_env):
 
 
 def test_secrets_init_writes_generated_tokens_and_the_github_client(repo, tess_env):
-    out = subprocess.run([sys.executable, "-m", "tess_platform.cli", "secrets", "init", "prod",
-                          "tess-private", "--github-client-id", "tess-oauth-app"], cwd=repo.path,
-                         input="oauth-client-secret-value\n", capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tess_platform.cli",
+            "secrets",
+            "init",
+            "prod",
+            "tess-private",
+            "--github-client-id",
+            "tess-oauth-app",
+        ],
+        cwd=repo.path,
+        input="oauth-client-secret-value\n",
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "callback URL is https://private.tess.example.org/hub/oauth_callback" in out.stderr
     relpath = "hub_config/tess-private/secrets/prod.yaml"
@@ -111,12 +125,15 @@ def test_secrets_init_writes_generated_tokens_and_the_github_client(repo, tess_e
     written = repo.read_yaml(relpath)
     assert len(written["proxy"]["secretToken"]) == 64
     assert written["hub"]["config"]["GitHubOAuthenticator"] == {
-        "client_id": "tess-oauth-app", "client_secret": "oauth-client-secret-value",
-        "oauth_callback_url": "https://private.tess.example.org/hub/oauth_callback"}
+        "client_id": "tess-oauth-app",
+        "client_secret": "oauth-client-secret-value",
+        "oauth_callback_url": "https://private.tess.example.org/hub/oauth_callback",
+    }
     assert "oauth-client-secret-value" not in out.stdout + out.stderr
     repo.commit("prod secrets")
-    blob = subprocess.run(["git", "show", f"HEAD:{relpath}"], cwd=repo.path,
-                          capture_output=True, check=True).stdout
+    blob = subprocess.run(
+        ["git", "show", f"HEAD:{relpath}"], cwd=repo.path, capture_output=True, check=True
+    ).stdout
     assert blob.startswith(b"\0GITCRYPT\0")  # encrypted in git, as promised
     again = cli("secrets", "init", "prod", "tess-private", cwd=repo.path)
     assert again.returncode == 1 and "exists already; pass --force" in again.stderr
@@ -126,7 +143,9 @@ def test_secrets_init_refuses_where_git_crypt_would_not_encrypt(repo, tess_env):
     (repo.path / ".gitattributes").write_text("")
     out = cli("secrets", "init", "staging", "tess-public", cwd=repo.path)
     assert out.returncode == 1
-    assert out.stderr.strip() == ("tess-platform: hub_config/tess-public/secrets/staging.yaml: "
-                                  "git-crypt would not encrypt it (.gitattributes does not "
-                                  "cover it); nothing was written")
+    assert out.stderr.strip() == (
+        "tess-platform: hub_config/tess-public/secrets/staging.yaml: "
+        "git-crypt would not encrypt it (.gitattributes does not "
+        "cover it); nothing was written"
+    )
     assert not (repo.path / "hub_config/tess-public/secrets/staging.yaml").exists()

@@ -24,8 +24,13 @@ def daemon_site(tmp_path_factory):
     env = {**os.environ, **site.env, "DAGSTER_HOME": str(site.dagster_home)}
     with open(site.dagster_home / "daemon.log", "wb") as log:
         daemon = subprocess.Popen(
-            [str(ROOT / ".venv/bin/dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=ROOT,
-            env=env, stdout=log, stderr=log, start_new_session=True)
+            [str(ROOT / ".venv/bin/dagster-daemon"), "run", "-w", "workspace.yaml"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         site.launch_env = env
         site.instance = DagsterInstance.from_config(str(site.dagster_home))
         yield site
@@ -38,8 +43,9 @@ def launch(site, job, tags=None):
     cmd = [str(ROOT / ".venv/bin/dagster"), "job", "launch", "-w", "workspace.yaml", "-j", job]
     if tags:
         cmd += ["--tags", json.dumps(tags)]
-    out = subprocess.run(cmd, cwd=ROOT, env=site.launch_env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        cmd, cwd=ROOT, env=site.launch_env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-3000:]
 
 
@@ -82,20 +88,34 @@ def test_the_backend_lock_serializes_deploys_that_bypass_the_queue(daemon_site, 
         "job = defs.resolve_job_def('deploy_staging')\n"
         "result = job.execute_in_process(instance=instance, raise_on_error=False)\n"
         "print(result.run_id)\n"
-        "sys.exit(0 if result.success else 1)\n")
-    procs = [subprocess.Popen([sys.executable, str(script), str(daemon_site.dagster_home)],
-                              cwd=ROOT, env=daemon_site.launch_env, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True) for _ in range(2)]
+        "sys.exit(0 if result.success else 1)\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(daemon_site.dagster_home)],
+            cwd=ROOT,
+            env=daemon_site.launch_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     run_ids = [p.communicate(timeout=300)[0].split()[-1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0]
-    logs = ["\n".join(e.message for e in daemon_site.instance.all_logs(run_id))
-            for run_id in run_ids]
+    logs = [
+        "\n".join(e.message for e in daemon_site.instance.all_logs(run_id)) for run_id in run_ids
+    ]
     assert any("another staging deploy holds the staging lock; waiting" in log for log in logs)
     spans = []
     for run_id in run_ids:
         events = daemon_site.instance.all_logs(run_id)
-        steps = [e.timestamp for e in events if e.is_dagster_event and e.dagster_event_type in (
-            DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS)]
+        steps = [
+            e.timestamp
+            for e in events
+            if e.is_dagster_event
+            and e.dagster_event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS)
+        ]
         spans.append((min(steps), max(steps)))
     spans.sort()
     assert spans[1][0] >= spans[0][1]  # the second run's steps all after the first run's

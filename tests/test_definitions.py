@@ -83,11 +83,16 @@ def test_deploy_staging_selects_infra_image_and_staging_only():
 
 def test_the_jobs_and_sensors_operators_use():
     assert {j.name for j in defs.jobs} >= {"deploy_staging", "promote_prod", "rollback"}
-    assert {s.name for s in defs.sensors} == {"staging_branch_sensor", "prod_branch_sensor",
-                                              "release_drift_sensor"}
+    assert {s.name for s in defs.sensors} == {
+        "staging_branch_sensor",
+        "prod_branch_sensor",
+        "release_drift_sensor",
+    }
     promote = defs.resolve_job_def("promote_prod")
     assert {k.to_user_string() for k in promote.asset_layer.selected_asset_keys} == {
-        "prod/promotion", *(f"prod/{d}/{a}" for d in DEPLOYMENTS for a in ("values", "release"))}
+        "prod/promotion",
+        *(f"prod/{d}/{a}" for d in DEPLOYMENTS for a in ("values", "release")),
+    }
     assert promote.tags["tess/env"] == "prod"
 
 

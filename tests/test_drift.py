@@ -34,7 +34,8 @@ def redeploy(site, cursors, release_name):
     (request,) = data.run_requests
     assert request.run_key.startswith(f"{site.head('staging')}:drift:")
     assert {k.to_user_string() for k in request.asset_selection} >= {
-        f"staging/{release_name.removesuffix('-staging').replace('-', '_')}/release"}
+        f"staging/{release_name.removesuffix('-staging').replace('-', '_')}/release"
+    }
     result = site.run("deploy_staging", request.tags, asset_selection=request.asset_selection)
     assert result.success
     cursors["staging"] = data.cursor
@@ -47,7 +48,10 @@ def test_a_hub_gone_fails_its_check_and_is_redeployed(site, deployed):
     data = tick(site, release_drift_sensor, deployed["drift"])
     (evaluation,) = data.asset_events
     assert (evaluation.asset_key, evaluation.check_name, evaluation.passed) == (
-        AssetKey(["staging", "tess_public", "release"]), "hub_healthy", False)
+        AssetKey(["staging", "tess_public", "release"]),
+        "hub_healthy",
+        False,
+    )
     assert evaluation.description == "drift: the hub process of revision 1 is not running"
     deployed["drift"] = data.cursor
     assert tick(site, release_drift_sensor, data.cursor).asset_events == []  # told once
@@ -65,8 +69,9 @@ def test_an_edited_config_fails_its_check_and_is_redeployed(site, deployed):
     (config / "config.json").write_text(json.dumps(data))
     drift = tick(site, release_drift_sensor, deployed["drift"])
     (evaluation,) = drift.asset_events
-    assert evaluation.description == (f"drift: revision {current.revision}'s config.json was "
-                                      "edited outside the pipeline")
+    assert evaluation.description == (
+        f"drift: revision {current.revision}'s config.json was edited outside the pipeline"
+    )
     deployed["drift"] = drift.cursor
     redeploy(site, deployed, "tess-private-staging")
     assert supervisor.current("tess-private-staging").revision == current.revision + 1

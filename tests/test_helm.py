@@ -20,6 +20,7 @@ from tess_platform.values import Layer, merge
 
 RELEASE = NAMESPACE = "tess-private-staging"
 
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """A HOME and a temp folder of the test's own: anything helm or the client leaves shows."""

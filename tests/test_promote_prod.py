@@ -60,8 +60,9 @@ def test_refuses_without_an_approver(site, verified):
 
 
 def test_refuses_a_sha_staging_does_not_run(site, verified):
-    site.repo.edit_yaml("hub_config/tess-public/common.yaml", lambda d: d["cull"].update(
-        timeout=660))
+    site.repo.edit_yaml(
+        "hub_config/tess-public/common.yaml", lambda d: d["cull"].update(timeout=660)
+    )
     ahead = site.repo.commit("tess-public: cull later, not deployed to staging yet")
     message = refusal(promote(site, **APPROVER, **{"tess/git_sha": ahead}))
     assert (f"- staging/tess_public/release: staging runs {verified[:12]}") in message
@@ -83,17 +84,25 @@ def test_refuses_a_sha_that_is_not_on_staging(site, verified):
 
 def test_refuses_when_a_staging_check_failed(site, verified):
     record = latest_materialization(site.instance, PUBLIC_STAGING)
-    target = {"storage_id": record.storage_id, "run_id": record.run_id,
-              "timestamp": record.timestamp}
+    target = {
+        "storage_id": record.storage_id,
+        "run_id": record.run_id,
+        "timestamp": record.timestamp,
+    }
 
     def report(passed):
         from dagster._core.definitions.asset_checks.asset_check_evaluation import (
             AssetCheckEvaluationTargetMaterializationData,
         )
 
-        site.instance.report_runless_asset_event(AssetCheckEvaluation(
-            asset_key=PUBLIC_STAGING, check_name="server_spawns", passed=passed,
-            target_materialization_data=AssetCheckEvaluationTargetMaterializationData(**target)))
+        site.instance.report_runless_asset_event(
+            AssetCheckEvaluation(
+                asset_key=PUBLIC_STAGING,
+                check_name="server_spawns",
+                passed=passed,
+                target_materialization_data=AssetCheckEvaluationTargetMaterializationData(**target),
+            )
+        )
 
     report(False)
     message = refusal(promote(site, **APPROVER))  # the default SHA: none is verified now
@@ -106,9 +115,14 @@ def test_refuses_when_a_staging_check_failed(site, verified):
 
 def test_refuses_while_a_staging_deploy_of_the_sha_is_in_flight(site, verified):
     run_id = str(uuid.uuid4())
-    site.instance.add_run(DagsterRun(job_name="deploy_staging", run_id=run_id,
-                                     status=DagsterRunStatus.STARTED,
-                                     tags={"tess/git_sha": verified, "tess/env": "staging"}))
+    site.instance.add_run(
+        DagsterRun(
+            job_name="deploy_staging",
+            run_id=run_id,
+            status=DagsterRunStatus.STARTED,
+            tags={"tess/git_sha": verified, "tess/env": "staging"},
+        )
+    )
     message = refusal(promote(site, **APPROVER, **{"tess/git_sha": verified}))
     assert f"still in flight (runs {run_id})" in message
     site.instance.delete_run(run_id)
@@ -142,9 +156,11 @@ def test_promotes_the_newest_verified_sha_with_stagings_artifacts(site, verified
         prod = AssetKey(["prod", deployment, "release"])
         assert site.meta(prod, "image") == site.meta(staging, "image")  # no rebuild
         assert site.meta(prod, "git_sha") == docs
-    assert check_results(result) == {(f"prod/{d}/release", c): True
-                                     for d in ("tess_public", "tess_private")
-                                     for c in ("hub_healthy", "server_spawns")}
+    assert check_results(result) == {
+        (f"prod/{d}/release", c): True
+        for d in ("tess_public", "tess_private")
+        for c in ("hub_healthy", "server_spawns")
+    }
     assert requests.get(site.url("tess-public", "prod") + "hub/health", timeout=10).ok
 
 
@@ -156,24 +172,38 @@ def tick(site, cursor=None):
 def test_a_prod_head_prod_already_runs_starts_nothing(site):
     data = tick(site)
     assert data.run_requests == [] and data.skip_message == (
-        f"prod already runs {site.head('prod')[:12]}")
+        f"prod already runs {site.head('prod')[:12]}"
+    )
 
 
 def test_a_merge_into_prod_promotes_its_head_approved_by_its_committer(site):
-    site.repo.edit_yaml("hub_config/tess-private/common.yaml", lambda d: d["cull"].update(
-        timeout=2400))
+    site.repo.edit_yaml(
+        "hub_config/tess-private/common.yaml", lambda d: d["cull"].update(timeout=2400)
+    )
     change = site.repo.commit("tess-private: idle 40 min")
     assert site.run("deploy_staging", {"tess/git_sha": change}).success
     site.repo.git("checkout", "-q", "prod")
-    site.repo.git("-c", "user.name=Grace Hopper", "-c", "user.email=grace@tess.test", "merge",
-                  "-q", "--no-ff", "-m", "Merge staging into prod", "staging")
+    site.repo.git(
+        "-c",
+        "user.name=Grace Hopper",
+        "-c",
+        "user.email=grace@tess.test",
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge staging into prod",
+        "staging",
+    )
     merge = site.head("prod")
     site.repo.git("checkout", "-q", "main")
     data = tick(site)
     (request,) = data.run_requests
     assert request.run_key == f"prod:{merge}"
-    assert request.tags.items() >= {"tess/git_sha": merge,
-                                    "tess/approved_by": "Grace Hopper <grace@tess.test>"}.items()
+    assert (
+        request.tags.items()
+        >= {"tess/git_sha": merge, "tess/approved_by": "Grace Hopper <grace@tess.test>"}.items()
+    )
     result = site.run("promote_prod", request.tags)
     assert result.success, failures(result)
     assert site.meta(PRIVATE_PROD, "git_sha") == merge
@@ -183,9 +213,13 @@ def test_a_merge_into_prod_promotes_its_head_approved_by_its_committer(site):
 
 def test_a_prod_release_that_fails_its_checks_is_rolled_back(site):
     before = site.meta(PUBLIC_PROD, "revision")
-    site.repo.write("hub_config/tess-public/prod.yaml", {
-        "prePuller": {"continuous": {"enabled": True}},
-        "singleuser": {"extraEnv": {"JUPYTERHUB_SINGLEUSER_APP": "no.such.Application"}}})
+    site.repo.write(
+        "hub_config/tess-public/prod.yaml",
+        {
+            "prePuller": {"continuous": {"enabled": True}},
+            "singleuser": {"extraEnv": {"JUPYTERHUB_SINGLEUSER_APP": "no.such.Application"}},
+        },
+    )
     broken = site.repo.commit("tess-public prod: a single-user app that does not exist")
     site.repo.git("branch", "-f", "prod", broken)  # staging has nothing to verify: prod only
     result = promote(site, **APPROVER, **{"tess/git_sha": broken})
@@ -195,15 +229,22 @@ def test_a_prod_release_that_fails_its_checks_is_rolled_back(site):
     assert f"rolled back to revision {before}, serving as revision {before + 2}" in message
     history = Supervisor(site.home).history("tess-public-prod")
     assert (history[-1].revision, history[-1].status, history[-1].description) == (
-        before + 2, "deployed", f"Rollback to {before}")
+        before + 2,
+        "deployed",
+        f"Rollback to {before}",
+    )
     assert site.meta(PUBLIC_PROD, "revision") == before  # the failed deploy is not recorded
     assert requests.get(site.url("tess-public", "prod") + "hub/health", timeout=10).ok
 
 
 def test_the_rollback_job_returns_a_release_to_an_earlier_revision(site):
     history = Supervisor(site.home).history("tess-private-prod")
-    result = site.run("rollback", run_config={"ops": {"rollback_release": {"config": {
-        "release": "tess-private-prod", "revision": 1}}}})
+    result = site.run(
+        "rollback",
+        run_config={
+            "ops": {"rollback_release": {"config": {"release": "tess-private-prod", "revision": 1}}}
+        },
+    )
     assert result.success
     mat = site.latest(PRIVATE_PROD)
     assert mat.metadata["restored_revision"].value == 1
@@ -212,7 +253,12 @@ def test_the_rollback_job_returns_a_release_to_an_earlier_revision(site):
     deadline = time.monotonic() + 10
     while not requests.get(site.url("tess-private", "prod") + "hub/health", timeout=5).ok:
         assert time.monotonic() < deadline
-    bad = site.run("rollback", run_config={"ops": {"rollback_release": {"config": {
-        "release": "tess-private-prod", "revision": 99}}}})
-    assert "tess-private-prod: no revision 99 in its history" in failures(bad)[
-        "rollback_release"]
+    bad = site.run(
+        "rollback",
+        run_config={
+            "ops": {
+                "rollback_release": {"config": {"release": "tess-private-prod", "revision": 99}}
+            }
+        },
+    )
+    assert "tess-private-prod: no revision 99 in its history" in failures(bad)["rollback_release"]

@@ -145,8 +145,10 @@ def test_a_failed_run_is_caught_up_and_the_other_hub_still_deploys(site, from_ba
     docs = edit(site, "README.md", "# the failed hub is still wanted\n")
     caught_up = tick(site, cursor=data.cursor)
     assert selection(caught_up) == PUBLIC and caught_up.run_requests[0].run_key == docs
-    site.repo.write("hub_config/tess-public/staging.yaml", {
-        "prePuller": {"continuous": {"enabled": False}}, "cull": {"every": 45}})
+    site.repo.write(
+        "hub_config/tess-public/staging.yaml",
+        {"prePuller": {"continuous": {"enabled": False}}, "cull": {"every": 45}},
+    )
     site.repo.commit("a working change instead")
     fixed = tick(site, cursor=caught_up.cursor)
     assert selection(fixed) == PUBLIC

@@ -83,12 +83,20 @@ def docker_answers() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
 
 
-def build(context: Path, image: str, push: bool = False,
-          env: dict[str, str] | None = None) -> None:
+def build(context: Path, image: str, push: bool = False, env: dict[str, str] | None = None) -> None:
     """Build `context` with repo2docker as `image` (and push it)."""
-    cmd = [tool("jupyter-repo2docker"), "--no-run", "--user-id", BUILD_ARGS["NB_UID"], "--user-name",
-           BUILD_ARGS["NB_USER"], "--image-name", image, *(["--push"] if push else []),
-           str(context)]
+    cmd = [
+        tool("jupyter-repo2docker"),
+        "--no-run",
+        "--user-id",
+        BUILD_ARGS["NB_UID"],
+        "--user-name",
+        BUILD_ARGS["NB_USER"],
+        "--image-name",
+        image,
+        *(["--push"] if push else []),
+        str(context),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if result.returncode != 0:
         raise ImageError(f"repo2docker could not build {image}:\n{result.stderr[-2000:]}")

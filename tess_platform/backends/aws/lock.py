@@ -18,9 +18,16 @@ from .eks import client
 
 
 @contextmanager
-def s3_lock(session: boto3.Session, bucket: str, key: str, region: str,
-            endpoint_url: str | None = None, on_wait=None, poll: float = 5.0,
-            stale_after: float = 4 * 3600) -> Iterator[None]:
+def s3_lock(
+    session: boto3.Session,
+    bucket: str,
+    key: str,
+    region: str,
+    endpoint_url: str | None = None,
+    on_wait=None,
+    poll: float = 5.0,
+    stale_after: float = 4 * 3600,
+) -> Iterator[None]:
     s3 = client(session, "s3", region, endpoint_url)
     body = json.dumps({"holder": socket.gethostname(), "since": time.time()}).encode()
     waited = False
@@ -29,8 +36,10 @@ def s3_lock(session: boto3.Session, bucket: str, key: str, region: str,
             s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
             break
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") not in ("PreconditionFailed",
-                                                                  "ConditionalRequestConflict"):
+            if e.response.get("Error", {}).get("Code") not in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
                 raise
         try:
             held = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read() or b"{}")

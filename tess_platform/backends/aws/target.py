@@ -49,8 +49,11 @@ class AwsTarget:
         infra = tree_root / "infra"
         if not infra.is_dir():
             raise TerraformError(f"infra/: missing from the tree at {tree_root}")
-        backend = ({"bucket": self.settings.state_bucket, "key": STATE_KEY,
-                    "region": self.region} if self.settings.state_bucket else None)
+        backend = (
+            {"bucket": self.settings.state_bucket, "key": STATE_KEY, "region": self.region}
+            if self.settings.state_bucket
+            else None
+        )
         work = self._workdir(infra)
         tf = Terraform(work, data_dir=self.state / "terraform-data")
         tf.init(backend)
@@ -63,10 +66,14 @@ class AwsTarget:
         outputs = tf.outputs()
         self.state.mkdir(parents=True, exist_ok=True)
         self.outputs_file.write_text(json.dumps(outputs, indent=2, sort_keys=True))
-        summary_meta = {"target": "aws", "applied": applied, **{
-            k: v for k, v in outputs.items() if isinstance(v, str | int | float | bool)}}
-        return Provisioned(summary_meta, version=canonical_sha256(outputs),
-                           markdown={"plan": summary.markdown()})
+        summary_meta = {
+            "target": "aws",
+            "applied": applied,
+            **{k: v for k, v in outputs.items() if isinstance(v, str | int | float | bool)},
+        }
+        return Provisioned(
+            summary_meta, version=canonical_sha256(outputs), markdown={"plan": summary.markdown()}
+        )
 
     def _workdir(self, infra: Path) -> Path:
         """infra/ of this snapshot in a folder terraform may write in (the snapshot is
@@ -81,14 +88,18 @@ class AwsTarget:
 
     def _outputs(self) -> dict[str, Any]:
         if not self.outputs_file.exists():
-            raise DeployError("the infrastructure outputs are not known here: materialize "
-                              "infra/eks_cluster first")
+            raise DeployError(
+                "the infrastructure outputs are not known here: materialize infra/eks_cluster first"
+            )
         return json.loads(self.outputs_file.read_text())
 
     def ensure_storage(self, log) -> Provisioned:
         out = self._outputs()
-        summary = {"target": "aws", "efs_id": out.get("efs_id", ""),
-                   "storage_class": out.get("storage_class", "")}
+        summary = {
+            "target": "aws",
+            "efs_id": out.get("efs_id", ""),
+            "storage_class": out.get("storage_class", ""),
+        }
         log(f"EFS {summary['efs_id']}, storage class {summary['storage_class']}")
         return Provisioned(summary, version=canonical_sha256(summary))
 
@@ -96,8 +107,9 @@ class AwsTarget:
     def image_ref(self, tree_root: Path) -> ImageRef:
         rendered = render(tree_root)
         repository = self._outputs()["ecr_repository_url"]
-        digest = find_image(self.session, repository.rsplit("/", 1)[-1], rendered.tag,
-                            self.endpoint_url)
+        digest = find_image(
+            self.session, repository.rsplit("/", 1)[-1], rendered.tag, self.endpoint_url
+        )
         return ImageRef(repository, rendered.tag, digest, rendered.dockerfile_sha256)
 
     def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]:
@@ -108,13 +120,19 @@ class AwsTarget:
             log(f"{ref.repository}:{ref.tag} is in ECR already ({ref.digest}): no build")
             return ref, {**meta, "built": False}
         if not docker_answers():
-            raise ImageError(f"{ref.repository}:{ref.tag} is not in ECR, and no Docker daemon "
-                             "answers here to build it: run this step where Docker runs")
+            raise ImageError(
+                f"{ref.repository}:{ref.tag} is not in ECR, and no Docker daemon "
+                "answers here to build it: run this step where Docker runs"
+            )
         log(f"building {ref.repository}:{ref.tag} with repo2docker and pushing it to ECR")
         with tempfile.TemporaryDirectory(prefix="tess-docker-") as docker_config:
             self._docker_login(Path(docker_config), ref.repository)
-            build(snapshot.root / "image", f"{ref.repository}:{ref.tag}", push=True,
-                  env={"DOCKER_CONFIG": docker_config})
+            build(
+                snapshot.root / "image",
+                f"{ref.repository}:{ref.tag}",
+                push=True,
+                env={"DOCKER_CONFIG": docker_config},
+            )
         ref = self.image_ref(snapshot.root)
         if not ref.digest:
             raise ImageError(f"{ref.repository}:{ref.tag} was pushed but ECR does not list it")
@@ -122,11 +140,13 @@ class AwsTarget:
 
     def _docker_login(self, folder: Path, repository: str) -> None:
         """ECR credentials for this build only: a config.json in a temporary DOCKER_CONFIG."""
-        auth = client(self.session, "ecr", self.region, self.endpoint_url
-                      ).get_authorization_token()["authorizationData"][0]
+        auth = client(
+            self.session, "ecr", self.region, self.endpoint_url
+        ).get_authorization_token()["authorizationData"][0]
         registry = repository.split("/", 1)[0]
-        (folder / "config.json").write_text(json.dumps(
-            {"auths": {registry: {"auth": auth["authorizationToken"]}}}))
+        (folder / "config.json").write_text(
+            json.dumps({"auths": {registry: {"auth": auth["authorizationToken"]}}})
+        )
         (folder / "config.json").chmod(0o600)
 
     # -- releases ------------------------------------------------------------------------
@@ -140,19 +160,27 @@ class AwsTarget:
         return Helm(config, timeout=self.settings.helm_timeout)
 
     def _cluster(self):
-        return kubeconfig(self.session, self._outputs()["cluster_name"], self.region,
-                          self.endpoint_url)
+        return kubeconfig(
+            self.session, self._outputs()["cluster_name"], self.region, self.endpoint_url
+        )
 
     def deploy(self, release: Release, values, record: dict[str, Any], log) -> Deployed:
         url = self.url(release, values.merged)
-        described = {k: record[k] for k in ("git_sha", "release_hash", "values_sha256",
-                                            "image") if k in record}
+        described = {
+            k: record[k]
+            for k in ("git_sha", "release_hash", "values_sha256", "image")
+            if k in record
+        }
         try:
             with self._cluster() as config:
                 upgraded = self._helm(config).upgrade(
-                    release.name, release.name, JUPYTERHUB, [x.values for x in values.layers],
+                    release.name,
+                    release.name,
+                    JUPYTERHUB,
+                    [x.values for x in values.layers],
                     secret_values=values.merged,
-                    description=RECORD_PREFIX + json.dumps({**described, "url": url}))
+                    description=RECORD_PREFIX + json.dumps({**described, "url": url}),
+                )
         except (HelmError, AwsError) as e:
             raise DeployError(f"{release.name}: {e}") from None
         notes = [upgraded.recovered] if upgraded.recovered else []
@@ -164,16 +192,19 @@ class AwsTarget:
     def rollback(self, release: Release, revision: int, log) -> Deployed:
         past = {r.revision: r for r in self.history(release)}
         if revision not in past:
-            raise DeployError(f"{release.name}: no revision {revision} in its history "
-                              f"(has {sorted(past) or 'none'})")
+            raise DeployError(
+                f"{release.name}: no revision {revision} in its history "
+                f"(has {sorted(past) or 'none'})"
+            )
         try:
             with self._cluster() as config:
                 status = self._helm(config).rollback(release.name, release.name, revision)
         except (HelmError, AwsError) as e:
             raise DeployError(f"{release.name}: {e}") from None
         log(f"{release.name}: revision {revision} restored as revision {status['version']}")
-        return Deployed(int(status["version"]), past[revision].record.get("url", ""),
-                        f"Rollback to {revision}")
+        return Deployed(
+            int(status["version"]), past[revision].record.get("url", ""), f"Rollback to {revision}"
+        )
 
     def history(self, release: Release) -> list[PastRevision]:
         try:
@@ -184,8 +215,14 @@ class AwsTarget:
         out = []
         for entry in entries:  # a rollback's description says "Rollback to N": its record is N's
             record = _record(entry.get("description", ""))
-            out.append(PastRevision(int(entry["revision"]), entry.get("status", ""),
-                                    entry.get("description", ""), record))
+            out.append(
+                PastRevision(
+                    int(entry["revision"]),
+                    entry.get("status", ""),
+                    entry.get("description", ""),
+                    record,
+                )
+            )
         records = {r.revision: r.record for r in out}
         for r in out:
             if not r.record and r.description.startswith("Rollback to "):
@@ -204,14 +241,22 @@ class AwsTarget:
         if last.status != "deployed":
             return f"helm revision {last.revision} is {last.status}"
         if deployed_revision is not None and last.revision != deployed_revision:
-            return (f"helm revision {last.revision} serves, but the pipeline last deployed "
-                    f"revision {deployed_revision}")
+            return (
+                f"helm revision {last.revision} serves, but the pipeline last deployed "
+                f"revision {deployed_revision}"
+            )
         return None
 
     def env_lock(self, env: str, on_wait=None):
         if self.settings.state_bucket:  # across machines: Dagster may run in many pods
-            return s3_lock(self.session, self.settings.state_bucket, f"tess-platform/locks/{env}",
-                           self.region, self.endpoint_url, on_wait)
+            return s3_lock(
+                self.session,
+                self.settings.state_bucket,
+                f"tess-platform/locks/{env}",
+                self.region,
+                self.endpoint_url,
+                on_wait,
+            )
         return file_lock(self.state / "locks" / f"{env}.lock", on_wait)
 
 
@@ -219,6 +264,6 @@ def _record(description: str) -> dict[str, Any]:
     if not description.startswith(RECORD_PREFIX):
         return {}
     try:
-        return json.loads(description[len(RECORD_PREFIX):])
+        return json.loads(description[len(RECORD_PREFIX) :])
     except json.JSONDecodeError:
         return {}

@@ -79,8 +79,10 @@ class _Values:
 def local_port(merged: Merged, env: str) -> int:
     port = get_path(merged.values, ("custom", "tess", "local", "ports", env))
     if not isinstance(port, int):
-        raise ValuesError(f"{merged.source_of(('custom', 'tess', 'local'))}: "
-                          f"custom.tess.local.ports.{env}: the local target needs a port")
+        raise ValuesError(
+            f"{merged.source_of(('custom', 'tess', 'local'))}: "
+            f"custom.tess.local.ports.{env}: the local target needs a port"
+        )
     return port
 
 
