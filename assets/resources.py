@@ -25,7 +25,7 @@ class PlatformResource(ConfigurableResource):
     @contextlib.contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator["PlatformResource"]:
         self._platform = Platform()
-        env = context.dagster_run.tags.get(ENV_TAG) if context.dagster_run else None
+        env = context.run.tags.get(ENV_TAG) if context.run else None
         if env is None:
             yield self
             return
