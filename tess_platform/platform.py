@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from . import health
-from .backends.image import ImageRef
+from .backends.image import ImageError, ImageRef
 from .chart import JUPYTERHUB, ChartFiles, chart_files
 from .git import GitError, Repo, Snapshot
 from .hierarchy import (
@@ -129,15 +129,16 @@ class Platform:
         return ReleaseValues(release, merged, hierarchy, image, pipeline)
 
     def desired(self, snapshot: Snapshot, env: str) -> dict[Release, str | None]:
-        """The release_hash each release of `env` wants at this snapshot; None where its values
-        do not even merge (a run will show why)."""
+        """The release_hash each release of `env` wants at this snapshot; None where it cannot
+        be known yet (values that do not merge, infrastructure not provisioned): a run of it
+        will provision what is missing, or show why not."""
         tree = self.tree(snapshot)
-        image = self.image_ref(tree)
         wanted: dict[Release, str | None] = {}
         for release in all_releases(env):
             try:
-                wanted[release] = release_hash(self.chart, self.values(tree, release, image), tree)
-            except USER_ERRORS:
+                values = self.values(tree, release, self.image_ref(tree))
+                wanted[release] = release_hash(self.chart, values, tree)
+            except (*USER_ERRORS, ImageError, DeployError):
                 wanted[release] = None
         return wanted
 

@@ -217,6 +217,8 @@ def test_rollback_and_its_refusal(aws):
 def test_without_infra_outputs_a_deploy_says_what_to_do(aws):
     with pytest.raises(DeployError, match="materialize infra/eks_cluster first"):
         aws.platform.target.image_ref(aws.snapshot.root)
+    # the sensor's view: unknown, so the first run is requested and provisions the infra
+    assert set(aws.platform.desired(aws.snapshot, "staging").values()) == {None}
 
 
 def test_the_s3_lock_makes_a_second_deploy_wait(moto_url, monkeypatch):

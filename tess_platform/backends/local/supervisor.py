@@ -277,6 +277,7 @@ class Supervisor:
                 start_new_session=True,
             )
         self._pidfile(rev.release).write_text(str(proc.pid))
+        _STARTED[proc.pid] = proc  # ours to reap if it ends while this process lives
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -304,6 +305,8 @@ class Supervisor:
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
         _wait_gone(alive, 5)
+        if (started := _STARTED.pop(proc.pid, None)) is not None:
+            started.poll()  # reaped: no zombie, no "still running" at exit
         self._pidfile(release).unlink(missing_ok=True)
         return True
 
@@ -313,6 +316,8 @@ class Supervisor:
 
 # locks held, by thread: a thread taking a lock it holds goes on; any other waits
 _HELD: dict[Path, int] = {}
+# hubs this process started: hubs outlive it, but while it lives it reaps those that exit
+_STARTED: dict[int, psutil.Popen] = {}
 
 
 @contextmanager
