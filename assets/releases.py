@@ -20,6 +20,7 @@ from tess_platform.releases import Release, all_releases
 from tess_platform.targets import DeployError
 from tess_platform.values import ValuesError
 
+from .history import deployed_hash
 from .keys import EFS, EKS_CLUSTER, PROMOTION, USER_IMAGE, release_key, values_key
 from .resources import PlatformResource
 
@@ -99,8 +100,8 @@ def release_asset(release: Release) -> AssetsDefinition:
     def _release(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
         snapshot = platform.snapshot(context)
         core = platform.platform
-        image = core.image_ref(core.tree(snapshot))
         try:
+            image = core.image_ref(core.tree(snapshot))
             if release.env == "prod":
                 _promoted(context, release, snapshot.sha)
                 outcome = core.deploy_verified(snapshot, release, image, context.log.info)
@@ -137,11 +138,6 @@ def release_asset(release: Release) -> AssetsDefinition:
     return _release
 
 
-def deployed_revision(instance, release: Release) -> int | None:
-    event = instance.get_latest_materialization_event(release_key(release))
-    return event.asset_materialization.metadata["revision"].value if event else None
-
-
 def release_checks(release: Release) -> list:
     key = release_key(release)
 
@@ -155,12 +151,15 @@ def release_checks(release: Release) -> list:
         context: AssetCheckExecutionContext, platform: PlatformResource
     ) -> AssetCheckResult:
         target = platform.platform.target
-        drift = target.drift(release, deployed_revision(context.instance, release))
-        if drift:
-            return AssetCheckResult(
-                passed=False, description=f"drift: {drift}", metadata={"drift": drift}
-            )
-        return _result(health.hub_healthy(platform.platform.endpoint(release)))
+        try:
+            drift = target.drift(release, deployed_hash(context.instance, release))
+            if drift:
+                return AssetCheckResult(
+                    passed=False, description=f"drift: {drift}", metadata={"drift": drift}
+                )
+            return _result(health.hub_healthy(platform.platform.endpoint(release)))
+        except (RuntimeError, ValueError) as e:
+            return _unanswered(platform, e)
 
     @asset_check(
         asset=key,
@@ -170,9 +169,18 @@ def release_checks(release: Release) -> list:
     def _server_spawns(
         context: AssetCheckExecutionContext, platform: PlatformResource
     ) -> AssetCheckResult:
-        return _result(health.server_spawns(platform.platform.endpoint(release)))
+        try:
+            return _result(health.server_spawns(platform.platform.endpoint(release)))
+        except (RuntimeError, ValueError) as e:
+            return _unanswered(platform, e)
 
     return [_hub_healthy, _server_spawns]
+
+
+def _unanswered(platform: PlatformResource, error: Exception) -> AssetCheckResult:
+    return AssetCheckResult(
+        passed=False, description=platform.platform.redact(f"could not check: {error}")
+    )
 
 
 def _result(result: health.CheckResult) -> AssetCheckResult:

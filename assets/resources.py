@@ -13,11 +13,21 @@ SHA_TAG = "tess/git_sha"
 ENV_TAG = "tess/env"
 
 
+def run_environments(run) -> list[str]:
+    """The environments a run deploys: its `tess/env` tag, else those of the assets it
+    materializes (a UI materialization carries no tag)."""
+    if run is None:
+        return []
+    if run.tags.get(ENV_TAG):
+        return [run.tags[ENV_TAG]]
+    return sorted({key.path[0] for key in run.asset_selection or ()} & {STAGING, PROD})
+
+
 class PlatformResource(ConfigurableResource):
     """Reads TESS_* from the environment; assets do not know which target they run on.
 
-    A run tagged `tess/env` holds that environment's lock from its first step to its last:
-    a second deploy of the environment waits, and never interleaves with this one."""
+    A run holds the lock of each environment it deploys from its first step to its last: a
+    second deploy of the environment waits, and never interleaves with this one."""
 
     _platform: Platform = PrivateAttr()
     _snapshot: Snapshot | None = PrivateAttr(default=None)
@@ -25,15 +35,19 @@ class PlatformResource(ConfigurableResource):
     @contextlib.contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator["PlatformResource"]:
         self._platform = Platform()
-        env = context.run.tags.get(ENV_TAG) if context.run else None
-        if env is None:
-            yield self
-            return
-
-        def waiting() -> None:
-            context.log.info(f"another {env} deploy holds the {env} lock; waiting for it to finish")
-
-        with self._platform.target.env_lock(env, on_wait=waiting):
+        with contextlib.ExitStack() as held:
+            for env in run_environments(context.run):
+                held.enter_context(
+                    self._platform.target.env_lock(
+                        env,
+                        on_wait=lambda env=env: (
+                            context.log.info(
+                                f"another {env} deploy holds the {env} lock; waiting for "
+                                "it to finish"
+                            )
+                        ),
+                    )
+                )
             yield self
 
     @property

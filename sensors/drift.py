@@ -35,8 +35,13 @@ def release_drift_sensor(context: SensorEvaluationContext) -> SensorResult | Ski
         event = latest_materialization(context.instance, release_key(release))
         if event is None:
             continue
-        revision = event.asset_materialization.metadata["revision"].value
-        drift = target.drift(release, revision)
+        try:
+            drift = target.drift(
+                release, event.asset_materialization.metadata["release_hash"].value
+            )
+        except RuntimeError as e:  # the target did not answer for this one: tell, go on
+            context.log.warning(f"{release.name}: could not look for drift: {e}")
+            continue
         if drift is None:
             continue
         found[release.name] = marker = f"{event.storage_id}:{drift}"

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+from .locks import file_lock
 
 
 class GitError(RuntimeError):
@@ -36,10 +36,6 @@ class Snapshot:
 
     sha: str
     root: Path
-
-    def blob(self, relpath: str) -> bytes | None:
-        path = self.root / relpath
-        return path.read_bytes() if path.is_file() else None
 
 
 class Repo:
@@ -65,20 +61,19 @@ class Repo:
         return out[0], "HEAD (the repository has no staging branch)"
 
     def fetch(self) -> None:
-        if not (self.mirror / "HEAD").exists():
-            self.mirror.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=self.mirror.parent))
-            git("init", "--bare", "--quiet", str(tmp))
-            tmp.rename(self.mirror) if not self.mirror.exists() else shutil.rmtree(tmp)
-        git(
-            "fetch",
-            "--quiet",
-            "--prune",
-            "--force",
-            self.url,
-            "+refs/heads/*:refs/heads/*",
-            cwd=self.mirror,
-        )
+        self.mirror.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(self.mirror.with_suffix(".lock")):  # sensor and runs share the mirror
+            if not (self.mirror / "HEAD").exists():
+                git("init", "--bare", "--quiet", str(self.mirror))
+            git(
+                "fetch",
+                "--quiet",
+                "--prune",
+                "--force",
+                self.url,
+                "+refs/heads/*:refs/heads/*",
+                cwd=self.mirror,
+            )
 
     def has_commit(self, sha: str) -> bool:
         if not (self.mirror / "HEAD").exists():

@@ -47,7 +47,8 @@ def hub_healthy(endpoint: Endpoint) -> CheckResult:
 
 
 def server_spawns(endpoint: Endpoint, timeout: float = 120.0) -> CheckResult:
-    """A check user's server starts, answers its API, and is stopped again."""
+    """A check user's server starts, answers its API, and is stopped again (also when the
+    check fails half way: no check server is left running)."""
     started = time.monotonic()
     try:
         if _api(endpoint, "GET", f"users/{CHECK_USER}").status_code == 404:
@@ -57,30 +58,32 @@ def server_spawns(endpoint: Endpoint, timeout: float = 120.0) -> CheckResult:
             (201, 202, 400),
             "start the check user's server",
         )
-        server = _wait(endpoint, lambda s: s is not None and s.get("ready"), timeout, started)
-        if server is _PENDING:
-            return CheckResult(False, f"{CHECK_USER}'s server was not ready in {timeout:.0f} s")
-        spawn_s = time.monotonic() - started
-        status = requests.get(
-            f"{endpoint.url.rstrip('/')}{server['url']}api/status",
-            headers={"Authorization": f"token {endpoint.api_token}"},
-            timeout=10,
-        )
-        _expect(status, (200,), "reach the server's API")
-        _expect(
-            _api(endpoint, "DELETE", f"users/{CHECK_USER}/server"),
-            (202, 204),
-            "stop the check user's server",
-        )
+        try:
+            server = _wait(endpoint, lambda s: s is not None and s.get("ready"), timeout, started)
+            if server is _PENDING:
+                return CheckResult(False, f"{CHECK_USER}'s server was not ready in {timeout:.0f} s")
+            spawn_s = time.monotonic() - started
+            status = requests.get(
+                f"{endpoint.url.rstrip('/')}{server['url']}api/status",
+                headers={"Authorization": f"token {endpoint.api_token}"},
+                timeout=10,
+            )
+            _expect(status, (200,), "reach the server's API")
+        finally:
+            _expect(
+                _api(endpoint, "DELETE", f"users/{CHECK_USER}/server"),
+                (202, 204, 400),
+                "stop the check user's server",
+            )
         if _wait(endpoint, lambda s: s is None, 60, time.monotonic()) is _PENDING:
             return CheckResult(False, f"the server of {CHECK_USER} did not stop in 60 s")
     except (requests.RequestException, _Failed) as e:
-        return CheckResult(
-            False,
+        reason = (
             str(e)
             if isinstance(e, _Failed)
-            else f"{endpoint.url} did not answer: {type(e).__name__}",
+            else f"{endpoint.url} did not answer: {type(e).__name__}"
         )
+        return CheckResult(False, reason)
     return CheckResult(
         True,
         f"{CHECK_USER}'s server started in {spawn_s:.1f} s, answered, stopped",
@@ -103,7 +106,9 @@ _PENDING = object()
 def _wait(endpoint: Endpoint, done, timeout: float, since: float):
     """Poll the check user's default server until `done(server)`; the server, or _PENDING."""
     while time.monotonic() - since < timeout:
-        user = _api(endpoint, "GET", f"users/{CHECK_USER}").json()
+        response = _api(endpoint, "GET", f"users/{CHECK_USER}")
+        _expect(response, (200,), "read the check user")
+        user = response.json()
         server = user.get("servers", {}).get("")
         if done(server):
             return server

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from . import health
-from .backends.image import ImageError, ImageRef
+from .backends.image import ImageRef
 from .chart import JUPYTERHUB, ChartFiles, chart_files
 from .git import GitError, Repo, Snapshot
 from .hierarchy import (
@@ -24,15 +24,13 @@ from .hierarchy import (
     secrets_path,
 )
 from .releases import Release, all_releases
-from .secrets import Redactor, SecretsError
+from .secrets import Redactor
 from .settings import Settings
 from .targets import SERVICE, Deployed, DeployError, Endpoint, Target, target_from_settings
 from .tree_digest import folder_digest
-from .values import Layer, Merged, ValuesError, canonical_sha256, diff, get_path, leaf_paths
+from .values import Layer, Merged, canonical_sha256, diff, get_path, leaf_paths
 
 STAGING, PROD = "staging", "prod"
-# bad input an operator fixes in the repository, as opposed to a broken machine
-USER_ERRORS = (ValuesError, SecretsError)
 
 
 @dataclass
@@ -138,7 +136,7 @@ class Platform:
             try:
                 values = self.values(tree, release, self.image_ref(tree))
                 wanted[release] = release_hash(self.chart, values, tree)
-            except (*USER_ERRORS, ImageError, DeployError):
+            except (RuntimeError, ValueError):  # bad values, no infra yet, AWS unreachable
                 wanted[release] = None
         return wanted
 
@@ -193,10 +191,10 @@ class Platform:
         ]
         if not failed:
             return outcome
-        if not before:
+        if not before or before[-1].revision == outcome.deployed.revision:
             raise DeployError(
-                f"{release.name}: checks failed after the first install "
-                f"({'; '.join(failed)}); nothing to roll back to"
+                f"{release.name}: checks failed on revision {outcome.deployed.revision} "
+                f"({'; '.join(failed)}); no earlier revision to roll back to"
             )
         back = self.target.rollback(release, before[-1].revision, log)
         raise DeployError(

@@ -58,6 +58,18 @@ def generate_token(nbytes: int = 32) -> str:
     return _random.token_hex(nbytes)
 
 
+def hub_secrets(service: str) -> dict:
+    """The secrets every hub needs, freshly generated: the proxy token, the cookie secret, and
+    the token of the pipeline's service (its health checks)."""
+    return {
+        "proxy": {"secretToken": generate_token()},
+        "hub": {
+            "cookieSecret": generate_token(),
+            "services": {service: {"apiToken": generate_token()}},
+        },
+    }
+
+
 class Redactor:
     """Replaces every known secret value in a text by `***`."""
 

@@ -11,7 +11,7 @@ import yaml
 
 from .hierarchy import WorkTree, config_layers, host, secrets_path
 from .releases import Release
-from .secrets import SecretsError, generate_token
+from .secrets import SecretsError, hub_secrets
 from .targets import SERVICE
 from .values import get_path, merge
 
@@ -51,13 +51,7 @@ def init_secrets(
 ) -> Path:
     """Write `hub_config/<d>/secrets/<env>.yaml`; `github` is the OAuth app's (id, secret)."""
     path = preflight(root, release, force)
-    secrets: dict = {
-        "proxy": {"secretToken": generate_token()},
-        "hub": {
-            "cookieSecret": generate_token(),
-            "services": {SERVICE: {"apiToken": generate_token()}},
-        },
-    }
+    secrets = hub_secrets(SERVICE)
     if uses_github(root, release):
         if github is None:
             raise SecretsError(

@@ -93,9 +93,10 @@ class Target(Protocol):
         deployed (drift)."""
         ...
 
-    def drift(self, release: Release, deployed_revision: int | None) -> str | None:
-        """How the release differs from what the pipeline last deployed (`deployed_revision`,
-        from its latest materialization); None when it does not."""
+    def drift(self, release: Release, deployed_hash: str | None) -> str | None:
+        """How the release differs from what the pipeline last deployed (`deployed_hash`, the
+        release_hash of its latest materialization); None when it does not. A rollback the
+        pipeline made serves a release_hash it deployed before: that is not drift."""
         ...
 
 

@@ -12,7 +12,6 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -50,10 +49,6 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValuesError(f"{source}: must be a mapping of values, not a {type(data).__name__}")
     return data
-
-
-def load_layer(path: Path, source: str, secret: bool = False) -> Layer:
-    return Layer(source, parse_yaml(path.read_text(), source), secret)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from moto.server import ThreadedMotoServer
 
-from tess_platform.backends.aws.ecr import find_image, repository_uri
+from tess_platform.backends.aws.ecr import find_image
 from tess_platform.backends.aws.eks import AwsError, eks_token, kubeconfig
 
 REGION = "us-west-2"
@@ -176,13 +176,6 @@ def test_ecr_has_no_digest_for_a_missing_tag(session, aws):
 def test_ecr_names_a_missing_repository(session, aws):
     with pytest.raises(AwsError, match="ECR repository 'tess-nothing' does not exist in us-west-2"):
         find_image(session, "tess-nothing", "0123abcd", endpoint_url=aws["url"])
-    with pytest.raises(AwsError, match="ECR repository 'tess-nothing' does not exist"):
-        repository_uri(session, "tess-nothing", endpoint_url=aws["url"])
-
-
-def test_ecr_repository_uri(session, aws):
-    uri = repository_uri(session, REPOSITORY, endpoint_url=aws["url"])
-    assert uri == f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}"
 
 
 def test_no_aws_files_are_written(session, aws, isolated):

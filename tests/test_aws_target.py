@@ -179,10 +179,10 @@ def test_a_release_is_a_helm_upgrade_of_the_pinned_chart_with_values_in_order(aw
     assert PLANTED not in " ".join(argv)
     serving = target.serving(PRIVATE)
     assert serving.record["git_sha"] == aws.snapshot.sha
-    assert target.drift(PRIVATE, serving.revision) is None
-    assert target.drift(PRIVATE, serving.revision + 3) == (
-        f"helm revision {serving.revision} serves, but the pipeline last deployed revision "
-        f"{serving.revision + 3}"
+    assert target.drift(PRIVATE, outcome.release_hash) is None
+    assert target.drift(PRIVATE, "f" * 64) == (
+        f"helm revision {serving.revision} serves release {outcome.release_hash[:12]}, but the "
+        "pipeline last deployed release ffffffffffff"
     )
     again = platform.deploy(aws.snapshot, PRIVATE, image, print)
     assert again.changes == ["no change"]  # helm says it runs this release_hash already

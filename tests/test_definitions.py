@@ -115,3 +115,26 @@ def test_the_core_does_not_import_dagster():
         if "import dagster" in p.read_text() or "from dagster" in p.read_text()
     ]
     assert offenders == []
+
+
+def test_a_run_locks_the_environments_it_deploys_even_without_a_tag():
+    from dagster import DagsterRun
+
+    from assets.resources import run_environments
+
+    def run(tags=None, keys=()):
+        return DagsterRun(
+            job_name="__ASSET_JOB",
+            tags=tags or {},
+            asset_selection=frozenset(AssetKey(k.split("/")) for k in keys),
+        )
+
+    assert run_environments(run({"tess/env": "prod"})) == ["prod"]
+    assert run_environments(run(keys=["staging/tess_public/release", "image/user_image"])) == [
+        "staging"
+    ]
+    assert run_environments(run(keys=["prod/promotion", "staging/tess_private/values"])) == [
+        "prod",
+        "staging",
+    ]
+    assert run_environments(run(keys=["infra/efs"])) == []

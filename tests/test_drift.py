@@ -81,3 +81,16 @@ def test_an_edited_config_fails_its_check_and_is_redeployed(site, deployed):
 def test_no_drift_is_a_skip(site, deployed):
     data = tick(site, release_drift_sensor, deployed["drift"])
     assert data.asset_events == [] and data.skip_message == "no drift"
+
+
+def test_a_rollback_the_pipeline_made_is_not_drift(site, deployed):
+    site.repo.edit_yaml(
+        "hub_config/tess-public/staging.yaml",
+        lambda d: d.update(
+            hub={"config": {"JupyterHub": {"authenticator_class": "no-such-authenticator"}}}
+        ),
+    )
+    sha = site.repo.commit("an authenticator that does not exist")
+    assert not site.run("deploy_staging", {"tess/git_sha": sha}).success  # rolled back
+    data = tick(site, release_drift_sensor, deployed["drift"])
+    assert data.asset_events == [] and data.skip_message == "no drift"

@@ -28,20 +28,6 @@ def find_image(
     return details[0].get("imageDigest") if details else None
 
 
-def repository_uri(session: boto3.Session, repository: str, endpoint_url: str | None = None) -> str:
-    """Where images of the repository are pushed and pulled: `<registry>/<repository>`."""
-    ecr = client(session, "ecr", None, endpoint_url)
-    try:
-        found = ecr.describe_repositories(repositoryNames=[repository])
-    except ClientError as e:
-        if e.response.get("Error", {}).get("Code") == "RepositoryNotFoundException":
-            raise _no_repository(repository, ecr.meta.region_name) from None
-        raise aws_error(f"ECR repository {repository!r}", e) from None
-    except BotoCoreError as e:
-        raise aws_error(f"ECR repository {repository!r}", e) from None
-    return found["repositories"][0]["repositoryUri"]
-
-
 def _no_repository(repository: str, region: str) -> AwsError:
     return AwsError(
         f"ECR repository {repository!r} does not exist in {region} "

@@ -17,13 +17,13 @@ import boto3
 from ...chart import JUPYTERHUB
 from ...git import Snapshot
 from ...hierarchy import host
+from ...locks import file_lock, reentrant
 from ...releases import Release
 from ...settings import Settings
 from ...targets import Deployed, DeployError, PastRevision, Provisioned
 from ...values import Layer, Merged, canonical_sha256
 from ..helm import Helm, HelmError
 from ..image import ImageError, ImageRef, build, docker_answers, render
-from ..local.supervisor import file_lock
 from ..terraform import Terraform, TerraformError, approved_by_tag, check_stateful
 from .ecr import find_image
 from .eks import AwsError, client, kubeconfig
@@ -223,39 +223,46 @@ class AwsTarget:
                     record,
                 )
             )
-        records = {r.revision: r.record for r in out}
-        for r in out:
+        records: dict[int, dict[str, Any]] = {}
+        for r in out:  # in order: a rollback to a rollback finds the record already resolved
             if not r.record and r.description.startswith("Rollback to "):
                 r.record = records.get(int(r.description.split()[-1]), {})
+            records[r.revision] = r.record
         return out
 
     def serving(self, release: Release) -> PastRevision | None:
         deployed = [r for r in self.history(release) if r.status == "deployed"]
         return deployed[-1] if deployed else None
 
-    def drift(self, release: Release, deployed_revision: int | None) -> str | None:
+    def drift(self, release: Release, deployed_hash: str | None) -> str | None:
         history = self.history(release)
         if not history:
-            return "the release is not in the cluster" if deployed_revision else None
+            return "the release is not in the cluster" if deployed_hash else None
         last = history[-1]
         if last.status != "deployed":
             return f"helm revision {last.revision} is {last.status}"
-        if deployed_revision is not None and last.revision != deployed_revision:
+        serving = last.record.get("release_hash")
+        if deployed_hash is not None and serving != deployed_hash:
             return (
-                f"helm revision {last.revision} serves, but the pipeline last deployed "
-                f"revision {deployed_revision}"
+                f"helm revision {last.revision} serves release "
+                f"{(serving or '?')[:12]}, but the pipeline last deployed release "
+                f"{deployed_hash[:12]}"
             )
         return None
 
     def env_lock(self, env: str, on_wait=None):
         if self.settings.state_bucket:  # across machines: Dagster may run in many pods
-            return s3_lock(
-                self.session,
-                self.settings.state_bucket,
-                f"tess-platform/locks/{env}",
-                self.region,
-                self.endpoint_url,
-                on_wait,
+            key = f"tess-platform/locks/{env}"
+            return reentrant(
+                f"s3:{key}",
+                lambda: s3_lock(
+                    self.session,
+                    self.settings.state_bucket,
+                    key,
+                    self.region,
+                    self.endpoint_url,
+                    on_wait,
+                ),
             )
         return file_lock(self.state / "locks" / f"{env}.lock", on_wait)
 

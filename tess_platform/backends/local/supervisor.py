@@ -9,17 +9,13 @@ session, so they outlive the Dagster run that started them.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +24,7 @@ from typing import Any
 import psutil
 import requests
 
+from ...locks import file_lock
 from ...values import canonical_sha256
 from .hub_config import HubConfig
 
@@ -71,9 +68,9 @@ def _now() -> str:
 def _write(path: Path, data: Any, mode: int = 0o644) -> None:
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(fd, mode)  # before any content: a leftover tmp may have had another mode
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2, sort_keys=True)
-    os.chmod(tmp, mode)
     tmp.replace(path)
 
 
@@ -314,32 +311,8 @@ class Supervisor:
         return [r for r in self.releases() if self.stop_hub(r)]
 
 
-# locks held, by thread: a thread taking a lock it holds goes on; any other waits
-_HELD: dict[Path, int] = {}
 # hubs this process started: hubs outlive it, but while it lives it reaps those that exit
 _STARTED: dict[int, psutil.Popen] = {}
-
-
-@contextmanager
-def file_lock(path: Path, on_wait=None) -> Iterator[None]:
-    """An exclusive lock on `path` across processes; `on_wait()` is called if it must wait."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if _HELD.get(path) == threading.get_ident():
-        yield
-        return
-    with open(path, "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if on_wait:
-                on_wait()
-            fcntl.flock(f, fcntl.LOCK_EX)
-        _HELD[path] = threading.get_ident()
-        try:
-            yield
-        finally:
-            del _HELD[path]
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from ...git import Snapshot
+from ...locks import file_lock
 from ...releases import Release
-from ...secrets import generate_token
+from ...secrets import generate_token, hub_secrets
 from ...settings import Settings
 from ...targets import SERVICE, Deployed, DeployError, PastRevision, Provisioned
 from ...values import Layer, Merged, canonical_sha256
 from ..image import ImageRef, build, docker_answers, render
 from .hub_config import local_port, translate
-from .supervisor import Supervisor, SupervisorError, file_lock
+from .supervisor import Supervisor, SupervisorError
 
 IMAGE_REPOSITORY = "tess-user-image"
 
@@ -77,21 +80,19 @@ class LocalTarget:
 
     def target_secrets(self, release: Release) -> Layer:
         """Secrets generated once for this release, kept 0600 in the state folder."""
-        path = self.home / "secrets" / f"{release.name}.json"
+        path = self.password_file(release)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            password = {"SharedPasswordAuthenticator": {"user_password": generate_token(12)}}
-            generated = {
-                "proxy": {"secretToken": generate_token()},
-                "hub": {
-                    "cookieSecret": generate_token(),
-                    "services": {SERVICE: {"apiToken": generate_token()}},
-                    "config": password,
-                },
+            generated = hub_secrets(SERVICE)
+            generated["hub"]["config"] = {
+                "SharedPasswordAuthenticator": {"user_password": generate_token(12)}
             }
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".new-")  # created 0600
             with os.fdopen(fd, "w") as f:
                 json.dump(generated, f, indent=2)
+            with contextlib.suppress(FileExistsError):  # another process was first: use its
+                os.link(tmp, path)
+            os.unlink(tmp)
         return Layer(f"local secrets ({path})", json.loads(path.read_text()), secret=True)
 
     def url(self, release: Release, merged: Merged) -> str:
@@ -134,15 +135,17 @@ class LocalTarget:
             return None
         return PastRevision(rev.revision, rev.status, rev.description, rev.record)
 
-    def drift(self, release: Release, deployed_revision: int | None) -> str | None:
+    def drift(self, release: Release, deployed_hash: str | None) -> str | None:
         found = self.supervisor.drift(release.name)
         if found:
             return found
         current = self.supervisor.current(release.name)
-        if deployed_revision is not None and current and current.revision != deployed_revision:
+        serving = current.record.get("release_hash") if current else None
+        if deployed_hash is not None and current and serving != deployed_hash:
             return (
-                f"revision {current.revision} serves, but the pipeline last deployed "
-                f"revision {deployed_revision}"
+                f"revision {current.revision} serves release "
+                f"{(serving or '?')[:12]}, but the pipeline last deployed release "
+                f"{deployed_hash[:12]}"
             )
         return None
 
