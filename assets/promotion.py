@@ -66,10 +66,10 @@ def newest_verified(platform: Platform, staging: list[StagingRun], depth: int = 
 
 
 def in_flight_staging(instance, sha: str) -> list[str]:
-    runs = instance.get_runs(
-        RunsFilter(job_name="deploy_staging", statuses=IN_FLIGHT, tags={SHA_TAG: sha})
-    )
-    return [run.run_id for run in runs]
+    """Staging deploys of `sha` not finished yet, and queued ones whose SHA is not chosen yet
+    (a run without the tag deploys the head of staging when it starts)."""
+    runs = instance.get_runs(RunsFilter(job_name="deploy_staging", statuses=IN_FLIGHT))
+    return [run.run_id for run in runs if run.tags.get(SHA_TAG) in (sha, None)]
 
 
 def _table(staging: list[StagingRun]) -> str:

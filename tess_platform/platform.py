@@ -79,9 +79,9 @@ def release_hash(chart: ChartFiles, values: ReleaseValues, tree: Tree) -> str:
 class Platform:
     def __init__(self, settings: Settings | None = None, target: Target | None = None) -> None:
         self.settings = settings or Settings.from_env()
-        self.target = target or target_from_settings(self.settings)
+        self.redact = Redactor()  # learns every secret this process reads
+        self.target = target or target_from_settings(self.settings, self.redact)
         self.repo = Repo(self.settings.repo, self.settings.cache)
-        self.redact = Redactor()
         self._images: dict[Path, ImageRef] = {}
 
     @cached_property
@@ -156,7 +156,8 @@ class Platform:
                 f"unchanged: revision {serving.revision} already serves it",
             )
             return DeployOutcome(unchanged, rhash, values.sha256, ["no change"])
-        previous = self.target.history(release)
+        # compared with what serves, not with a failed revision after it
+        previous = [r for r in self.target.history(release) if r.status == "deployed"]
         if previous and "fingerprint" not in previous[-1].record:
             changes = [f"revision {previous[-1].revision} recorded no values to compare with"]
         else:

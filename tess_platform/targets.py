@@ -100,11 +100,12 @@ class Target(Protocol):
         ...
 
 
-def target_from_settings(settings: Settings) -> Target:
+def target_from_settings(settings: Settings, redact=None) -> Target:
+    """The target TESS_TARGET names; `redact` scrubs secrets from what its tools print."""
     if settings.target == "aws":
         from .backends.aws.target import AwsTarget
 
-        return AwsTarget(settings)
+        return AwsTarget(settings, redact=redact)
     from .backends.local.target import LocalTarget
 
     return LocalTarget(settings)

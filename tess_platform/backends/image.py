@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
 from contextlib import chdir
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from ..tree_digest import folder_digest, folder_files
 IMAGE_DIR = "image"
 BUILD_ARGS = {"NB_USER": "jovyan", "NB_UID": "1000"}  # the chart's singleuser.uid
 PLATFORM = "linux/amd64"
+
+
+_RENDERING = threading.Lock()  # the working directory is the process's: one render at a time
 
 
 class ImageError(RuntimeError):
@@ -58,7 +62,7 @@ def render(tree_root: Path) -> RenderedImage:
     if not context.is_dir():
         raise ImageError(f"{IMAGE_DIR}/: missing from the tree at {tree_root}")
     r2d = Repo2Docker()
-    with chdir(context):
+    with _RENDERING, chdir(context):  # repo2docker detects in the working directory
         for buildpack_class in r2d.buildpacks:
             buildpack = buildpack_class(base_image=r2d.base_image)
             if buildpack.detect():

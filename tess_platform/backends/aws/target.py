@@ -36,8 +36,11 @@ STATE_KEY = "tess-platform/infra.tfstate"
 class AwsTarget:
     name = "aws"
 
-    def __init__(self, settings: Settings, session: boto3.Session | None = None) -> None:
+    def __init__(
+        self, settings: Settings, session: boto3.Session | None = None, redact=None
+    ) -> None:
         self.settings = settings
+        self.redact = redact or (lambda text: text)
         self.region = settings.aws_region
         self.endpoint_url = settings.aws_endpoint_url
         self.session = session or boto3.Session(region_name=self.region)
@@ -65,7 +68,10 @@ class AwsTarget:
         log("terraform applied the saved plan" if applied else "no changes: applied nothing")
         outputs = tf.outputs()
         self.state.mkdir(parents=True, exist_ok=True)
-        self.outputs_file.write_text(json.dumps(outputs, indent=2, sort_keys=True))
+        tmp = self.outputs_file.with_suffix(".tmp")  # whole or not at all: a sensor reads it
+        tmp.write_text(json.dumps(outputs, indent=2, sort_keys=True))
+        tmp.chmod(0o600)
+        tmp.replace(self.outputs_file)
         summary_meta = {
             "target": "aws",
             "applied": applied,
@@ -157,7 +163,7 @@ class AwsTarget:
         return f"https://{host(release, merged)}/"
 
     def _helm(self, config: Path) -> Helm:
-        return Helm(config, timeout=self.settings.helm_timeout)
+        return Helm(config, redact=self.redact, timeout=self.settings.helm_timeout)
 
     def _cluster(self):
         return kubeconfig(
