@@ -87,6 +87,18 @@ def export_key(repo: GitRepo, dest: Path) -> str:
     return base64.b64encode(dest.read_bytes()).decode()
 
 
+@pytest.fixture(scope="module")
+def moto_url():
+    """moto's server on 127.0.0.1: the AWS APIs, with no AWS."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
 @pytest.fixture
 def chart():
     return chart_files(JUPYTERHUB, CHART_DIR, CHART_DIR)

@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 
 from tess_platform.backends.aws.ecr import find_image
 from tess_platform.backends.aws.eks import AwsError, eks_token, kubeconfig
@@ -31,15 +30,6 @@ MANIFEST = json.dumps(
         "layers": [],
     }
 )
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ import pytest
 import requests
 from conftest import PLANTED, export_key
 from fakes import FakeHelm
-from moto.server import ThreadedMotoServer
 
 from tess_platform.backends.aws import target as aws_target
 from tess_platform.backends.image import ImageError, render
@@ -38,15 +37,6 @@ SECRETS = {
         "config": {"GitHubOAuthenticator": {"client_id": "tess", "client_secret": PLANTED}},
     },
 }
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
