@@ -4,7 +4,7 @@ from dagster import AssetCheckEvaluation, AssetCheckKey, AssetKey, EventLogRecor
 
 from tess_platform.releases import Release
 
-from .keys import release_key
+from .keys import PROMOTION, release_key
 
 
 def latest_materialization(instance, key: AssetKey) -> EventLogRecord | None:
@@ -19,6 +19,14 @@ def deployed(instance, release: Release) -> dict | None:
         return None
     meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
     return {**meta, "storage_id": record.storage_id}
+
+
+def promoted(instance) -> tuple[str, str] | None:
+    """The SHA of the latest promotion, and the run that made it."""
+    record = latest_materialization(instance, PROMOTION)
+    if record is None:
+        return None
+    return record.asset_materialization.metadata["git_sha"].value, record.run_id
 
 
 def deployed_hash(instance, release: Release) -> str | None:

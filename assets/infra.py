@@ -9,10 +9,10 @@ from dagster import (
     asset,
 )
 
+from tess_platform.backends.terraform import APPROVE_TAG
+
 from .keys import EFS, EKS_CLUSTER
 from .resources import PlatformResource
-
-APPROVE_TAG = "tess/approve_destroy"
 
 
 def _provisioned(result) -> MaterializeResult:

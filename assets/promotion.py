@@ -142,8 +142,3 @@ def promotion(context: AssetExecutionContext, platform: PlatformResource) -> Mat
             ENV_TAG: PROD,
         }
     )
-
-
-def promoted_sha(instance) -> str | None:
-    event = instance.get_latest_materialization_event(PROMOTION)
-    return event.asset_materialization.metadata["git_sha"].value if event else None

@@ -20,7 +20,7 @@ from tess_platform.releases import Release, all_releases
 from tess_platform.targets import DeployError
 from tess_platform.values import ValuesError
 
-from .history import deployed_hash
+from .history import deployed_hash, promoted
 from .keys import EFS, EKS_CLUSTER, PROMOTION, USER_IMAGE, release_key, values_key
 from .resources import PlatformResource
 
@@ -73,9 +73,7 @@ def values_asset(release: Release) -> AssetsDefinition:
 
 def _promoted(context, release: Release, sha: str) -> None:
     """A prod release deploys only the SHA its run's promotion let through."""
-    event = context.instance.get_latest_materialization_event(PROMOTION)
-    promoted = event.asset_materialization.metadata["git_sha"].value if event else None
-    if promoted != sha or event.run_id != context.run.run_id:
+    if promoted(context.instance) != (sha, context.run.run_id):
         raise Failure(
             description=f"{release.name}: prod deploys only through promote_prod, "
             f"whose gate let {sha[:12]} through in this run. Launch "

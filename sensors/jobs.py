@@ -13,14 +13,14 @@ from dagster import job as job_
 from dagster import op as op_
 
 from assets.keys import release_key
-from assets.resources import PlatformResource
+from assets.resources import ENV_TAG, PlatformResource
 from tess_platform.releases import Release, UnknownReleaseError
 from tess_platform.targets import DeployError
 
 deploy_staging = define_asset_job(
     "deploy_staging",
     selection=AssetSelection.groups("infra", "image", "staging"),
-    tags={"tess/env": "staging"},
+    tags={ENV_TAG: "staging"},
     description="Deploy the staging hubs at one git SHA (tag tess/git_sha; default: the head "
     "of staging): infra, the user image, values, releases and their checks.",
 )
@@ -28,7 +28,7 @@ deploy_staging = define_asset_job(
 promote_prod = define_asset_job(
     "promote_prod",
     selection=AssetSelection.groups("prod"),
-    tags={"tess/env": "prod"},
+    tags={ENV_TAG: "prod"},
     description="Promote one SHA that staging verified to prod (tags tess/approved_by=NAME, "
     "optional tess/git_sha; default: the newest SHA staging verified). Refuses "
     "before touching prod unless staging verified it; moves the prod branch, deploys "

@@ -11,8 +11,8 @@ from dagster import (
     sensor,
 )
 
-from assets.history import deployed_sha
-from assets.promotion import APPROVER_TAG, IN_FLIGHT, promoted_sha
+from assets.history import deployed_sha, promoted
+from assets.promotion import APPROVER_TAG, IN_FLIGHT
 from assets.resources import SHA_TAG
 from tess_platform.platform import PROD, Platform
 from tess_platform.releases import all_releases
@@ -35,7 +35,8 @@ def prod_branch_sensor(context: SensorEvaluationContext) -> SensorResult | SkipR
         return SkipReason(f"nothing moved: prod is at {head[:12]}, already evaluated")
     if all(deployed_sha(context.instance, r) == head for r in all_releases(PROD)):
         return SensorResult(skip_reason=f"prod already runs {head[:12]}", cursor=head)
-    if promoted_sha(context.instance) == head:  # promoted, and its deploy failed: not again
+    last_promotion = promoted(context.instance)
+    if last_promotion and last_promotion[0] == head:  # promoted, its deploy failed: not again
         return SensorResult(
             skip_reason=f"{head[:12]} was promoted already; promote_prod's run says how it ended",
             cursor=head,

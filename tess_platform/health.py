@@ -10,7 +10,6 @@ import requests
 from .targets import Endpoint
 
 CHECK_USER = "tess-check"
-CHECKS = ("hub_healthy", "server_spawns")  # the asset checks of every release
 
 
 @dataclass
@@ -114,3 +113,7 @@ def _wait(endpoint: Endpoint, done, timeout: float, since: float):
             return server
         time.sleep(0.25)
     return _PENDING
+
+
+# the asset checks of every release, by name
+CHECKS = {"hub_healthy": hub_healthy, "server_spawns": server_spawns}

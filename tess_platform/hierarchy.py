@@ -36,7 +36,7 @@ class Tree(Protocol):
 
 
 @dataclass(frozen=True)
-class SnapshotTree:
+class _Folder:
     root: Path
     label: str
 
@@ -44,18 +44,16 @@ class SnapshotTree:
         path = self.root / relpath
         return path.read_bytes() if path.is_file() else None
 
+
+@dataclass(frozen=True)
+class SnapshotTree(_Folder):
     def git_crypt_covers(self, relpath: str) -> bool:
         return False  # these are git's own bytes: plaintext here is plaintext in git
 
 
 @dataclass(frozen=True)
-class WorkTree:
-    root: Path
+class WorkTree(_Folder):
     label: str = "working tree"
-
-    def read(self, relpath: str) -> bytes | None:
-        path = self.root / relpath
-        return path.read_bytes() if path.is_file() else None
 
     def git_crypt_covers(self, relpath: str) -> bool:
         out = subprocess.run(

@@ -184,10 +184,7 @@ class Platform:
         endpoint = self.endpoint(release)
         failed = [
             f"{name}: {result.description}"
-            for name, check in (
-                ("hub_healthy", health.hub_healthy),
-                ("server_spawns", health.server_spawns),
-            )
+            for name, check in health.CHECKS.items()
             if not (result := check(endpoint)).passed
         ]
         if not failed:

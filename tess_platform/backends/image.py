@@ -48,6 +48,10 @@ class ImageRef:
     digest: str | None = None
     dockerfile_sha256: str | None = None
 
+    @classmethod
+    def of(cls, repository: str, rendered: RenderedImage, digest: str | None = None) -> ImageRef:
+        return cls(repository, rendered.tag, digest, rendered.dockerfile_sha256)
+
     @property
     def ref(self) -> str:
         if self.digest:

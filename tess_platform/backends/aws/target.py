@@ -23,7 +23,7 @@ from ...settings import Settings
 from ...targets import Deployed, DeployError, PastRevision, Provisioned
 from ...values import Layer, Merged, canonical_sha256
 from ..helm import Helm, HelmError
-from ..image import ImageError, ImageRef, build, docker_answers, render
+from ..image import ImageError, ImageRef, RenderedImage, build, docker_answers, render
 from ..terraform import Terraform, TerraformError, approved_by_tag, check_stateful
 from .ecr import find_image
 from .eks import AwsError, client, kubeconfig
@@ -111,16 +111,19 @@ class AwsTarget:
 
     # -- image ---------------------------------------------------------------------------
     def image_ref(self, tree_root: Path) -> ImageRef:
-        rendered = render(tree_root)
+        return self._in_ecr(render(tree_root))
+
+    def _in_ecr(self, rendered: RenderedImage) -> ImageRef:
+        """The rendered image in the ECR repository, with its digest there if pushed."""
         repository = self._outputs()["ecr_repository_url"]
         digest = find_image(
             self.session, repository.rsplit("/", 1)[-1], rendered.tag, self.endpoint_url
         )
-        return ImageRef(repository, rendered.tag, digest, rendered.dockerfile_sha256)
+        return ImageRef.of(repository, rendered, digest)
 
     def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]:
-        ref = self.image_ref(snapshot.root)
         rendered = render(snapshot.root)
+        ref = self._in_ecr(rendered)
         meta: dict[str, Any] = {"buildpack": rendered.buildpack, "dockerfile": rendered.dockerfile}
         if ref.digest:
             log(f"{ref.repository}:{ref.tag} is in ECR already ({ref.digest}): no build")
@@ -139,7 +142,7 @@ class AwsTarget:
                 push=True,
                 env={"DOCKER_CONFIG": docker_config},
             )
-        ref = self.image_ref(snapshot.root)
+        ref = self._in_ecr(rendered)
         if not ref.digest:
             raise ImageError(f"{ref.repository}:{ref.tag} was pushed but ECR does not list it")
         return ref, {**meta, "built": True}

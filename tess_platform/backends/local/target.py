@@ -59,12 +59,11 @@ class LocalTarget:
         )
 
     def image_ref(self, tree_root: Path) -> ImageRef:
-        rendered = render(tree_root)
-        return ImageRef(IMAGE_REPOSITORY, rendered.tag, None, rendered.dockerfile_sha256)
+        return ImageRef.of(IMAGE_REPOSITORY, render(tree_root))
 
     def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]:
         rendered = render(snapshot.root)
-        ref = ImageRef(IMAGE_REPOSITORY, rendered.tag, None, rendered.dockerfile_sha256)
+        ref = ImageRef.of(IMAGE_REPOSITORY, rendered)
         meta: dict[str, Any] = {"buildpack": rendered.buildpack, "dockerfile": rendered.dockerfile}
         if docker_answers():
             log(f"a Docker daemon answers: building {ref.ref} with repo2docker")
