@@ -1,13 +1,19 @@
 """Locks that make a second deploy wait. A thread that holds a lock and takes it again goes
-on (a run's resource and one of its steps may both ask); any other thread or process waits."""
+on (a run's resource and one of its steps may both ask); any other thread or process waits.
+
+A lock file names the process holding it. The kernel frees the lock of a process that dies,
+even by SIGKILL; the name it leaves in the file tells the next holder whose lock it took over."""
 
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+
+import psutil
 
 _HELD: dict[str, int] = {}  # lock name -> the thread holding it
 
@@ -25,22 +31,57 @@ def reentrant(name: str, acquire: Callable[[], AbstractContextManager[None]]) ->
             del _HELD[name]
 
 
-def file_lock(path: Path, on_wait=None) -> AbstractContextManager[None]:
-    """An exclusive lock on `path` across processes; `on_wait()` is called if it must wait."""
-    return reentrant(f"file:{path}", lambda: _flock(path, on_wait))
+def file_lock(
+    path: Path, on_wait=None, on_takeover: Callable[[int], None] | None = None
+) -> AbstractContextManager[None]:
+    """An exclusive lock on `path` across processes; `on_wait()` is called if it must wait,
+    `on_takeover(pid)` if the previous holder died holding it."""
+    return reentrant(f"file:{path}", lambda: _flock(path, on_wait, on_takeover))
+
+
+def lock_held(path: Path) -> bool:
+    """Whether a process (this one included) holds the lock now; a look, never a wait."""
+    if not path.exists():
+        return False
+    with open(path, "a") as f:  # "a": the holder's name stays
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
 
 
 @contextmanager
-def _flock(path: Path, on_wait) -> Iterator[None]:
+def _flock(path: Path, on_wait, on_takeover: Callable[[int], None] | None) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
+    with open(path, "a+") as f:  # not "w": a waiter must not erase the holder's name
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if on_wait:
                 on_wait()
             fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        previous = f.read().strip()
+        if on_takeover and previous.isdigit() and _dead(int(previous)):
+            on_takeover(int(previous))
+        _name_holder(f, str(os.getpid()))
         try:
             yield
         finally:
+            _name_holder(f, "")  # released in order: nothing to take over
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _name_holder(f, name: str) -> None:
+    f.truncate(0)  # "a+" writes at the end, which is now the start
+    f.write(name)
+    f.flush()
+
+
+def _dead(pid: int) -> bool:
+    try:  # a zombie has died: only its parent has not read its exit status yet
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

@@ -4,6 +4,11 @@ It keeps helm's semantics. Every upgrade is a numbered revision under the state 
 new revision starts, and if it does not become healthy the previous one is put back as a new
 revision ("rollback to N"), as `helm upgrade --atomic` does. Hub processes run in their own
 session, so they outlive the Dagster run that started them.
+
+It survives the faults an operator meets: an operation killed midway leaves a pending-*
+revision, which the next operation marks failed (as helm's recovery does); a hub killed alone
+leaves its proxy and services running, which are found by their environment and stopped; a
+state file that cannot be read is a StateFileError naming it and what to do.
 """
 
 from __future__ import annotations
@@ -24,16 +29,46 @@ from typing import Any
 import psutil
 import requests
 
-from ...locks import file_lock
+from ...locks import file_lock, lock_held
 from ...values import canonical_sha256
 from .hub_config import HubConfig
 
 CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
 DEPLOYED, SUPERSEDED, FAILED = "deployed", "superseded", "failed"
+INSTALLING, UPGRADING, ROLLING_BACK = "pending-install", "pending-upgrade", "pending-rollback"
+PENDING = {INSTALLING: "Install", UPGRADING: "Upgrade", ROLLING_BACK: "Rollback"}
+SERVED = (DEPLOYED, SUPERSEDED)  # the revisions that were healthy once
+UNREADABLE = "unreadable"  # a revision whose revision.json cannot be read
+REVISION_FILES = {"config.json": 0o644, "secrets.json": 0o600}  # what a hub starts from
 
 
 class SupervisorError(RuntimeError):
     pass
+
+
+class StateFileError(SupervisorError):
+    """A state file that cannot be read: the message names it and what to do, never what
+    it holds (it may hold secrets)."""
+
+    def __init__(self, path: Path, problem: str, remedy: str) -> None:
+        super().__init__(f"{path}: {problem}; {remedy}")
+
+
+def read_state_file(path: Path, remedy: str) -> dict[str, Any]:
+    """A JSON object the supervisor wrote, or StateFileError telling the operator `remedy`."""
+    try:
+        data = json.loads(path.read_bytes())
+    except json.JSONDecodeError as e:  # its message quotes no content, only where
+        problem = f"not valid JSON (line {e.lineno}, column {e.colno})"
+    except UnicodeDecodeError:
+        problem = "not text"
+    except OSError as e:
+        problem = e.strerror or type(e).__name__
+    else:
+        if isinstance(data, dict):
+            return data
+        problem = "not a JSON object"
+    raise StateFileError(path, problem, remedy)
 
 
 @dataclass
@@ -50,6 +85,14 @@ class Revision:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
+
+
+@dataclass
+class Hub:
+    """A running hub process and the revision it was started from."""
+
+    proc: psutil.Process
+    revision: int
 
 
 @dataclass
@@ -94,16 +137,51 @@ class Supervisor:
         return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
 
     # -- history ---------------------------------------------------------------------------
-    def history(self, release: str) -> list[Revision]:
+    def _revision_folders(self, release: str) -> list[Path]:
+        """Revision folders, oldest first; also those whose record was never written."""
         root = self.release_dir(release) / "revisions"
         if not root.is_dir():
             return []
-        out = [
-            Revision(**json.loads((p / "revision.json").read_text()))
-            for p in root.iterdir()
-            if (p / "revision.json").exists()
-        ]
-        return sorted(out, key=lambda r: r.revision)
+        return sorted((p for p in root.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+    def _next_number(self, release: str) -> int:
+        # by folder: one an operation killed before its record was written stays taken
+        folders = self._revision_folders(release)
+        return int(folders[-1].name) + 1 if folders else 1
+
+    def _load(self, release: str, folder: Path) -> Revision:
+        path = folder / "revision.json"
+        remedy = (
+            f"restore it from a backup, or remove the folder {folder} to forget revision "
+            f"{folder.name}; then deploy again or run `tess-platform local start {release}`"
+        )
+        data = read_state_file(path, remedy)
+        try:
+            rev = Revision(**data)
+        except TypeError:
+            raise StateFileError(path, "not a revision record", remedy) from None
+        if (rev.release, rev.revision) != (release, int(folder.name)):
+            raise StateFileError(path, f"not the record of revision {folder.name}", remedy)
+        return rev
+
+    def history(self, release: str) -> list[Revision]:
+        """Every revision, oldest first. An unreadable record older than a revision that has
+        served was superseded or failed then, so nothing needs it: it is listed as
+        `unreadable`, the error as its description. A newer one may be what serves: that is
+        an error to resolve."""
+        revisions, unreadable = [], {}
+        for folder in self._revision_folders(release):
+            if not (folder / "revision.json").exists():
+                continue  # an operation killed before its record: it never started a hub
+            try:
+                revisions.append(self._load(release, folder))
+            except StateFileError as e:
+                unreadable[int(folder.name)] = e
+        served = max((r.revision for r in revisions if r.status in SERVED), default=0)
+        if newer := [n for n in unreadable if n > served]:
+            raise unreadable[newer[-1]]
+        revisions += [Revision(release, n, UNREADABLE, str(e), 0) for n, e in unreadable.items()]
+        return sorted(revisions, key=lambda r: r.revision)
 
     def current(self, release: str) -> Revision | None:
         deployed = [r for r in self.history(release) if r.status == DEPLOYED]
@@ -114,21 +192,54 @@ class Supervisor:
         # 0600: the record holds hashes of the values, secrets included
         _write(self._revision_dir(rev.release, rev.revision) / "revision.json", asdict(rev), 0o600)
 
+    def _settle(self, rev: Revision) -> None:
+        """`rev` deployed, every other revision superseded, as helm keeps one deployed. In
+        this order: killed in between, the newest deployed one still counts as current."""
+        rev.status = DEPLOYED
+        self._save(rev)
+        for old in self.history(rev.release):
+            if old.status == DEPLOYED and old.revision != rev.revision:
+                old.status = SUPERSEDED
+                self._save(old)
+
     # -- operations ------------------------------------------------------------------------
-    def lock(self, release: str):
+    def _lockfile(self, release: str) -> Path:
+        return self.release_dir(release) / ".lock"
+
+    def lock(self, release: str, log=print):
         """One operation on a release at a time, across processes; a second waits."""
-        return file_lock(self.release_dir(release) / ".lock")
+        return file_lock(
+            self._lockfile(release),
+            on_takeover=lambda pid: log(f"{release}: took over the lock of dead process {pid}"),
+        )
+
+    def _recover(self, release: str, log) -> None:
+        """Under the release lock no other operation runs, so a pending revision is one whose
+        operation died. As helm's recovery: it is marked failed, and a hub that runs another
+        revision than the deployed one is stopped; the operation then goes on as usual."""
+        for rev in self.history(release):
+            if rev.status in PENDING:
+                log(
+                    f"{release}: revision {rev.revision} was left {rev.status} by an "
+                    "interrupted operation; marking it failed"
+                )
+                rev.status, rev.description = FAILED, f"{PENDING[rev.status]} interrupted"
+                self._save(rev)
+        hub, current = self._hub(release), self.current(release)
+        if hub and (current is None or hub.revision != current.revision):
+            log(f"{release}: stopping the hub of revision {hub.revision}, which is not deployed")
+            self.stop_hub(release, log=log)
 
     def upgrade(self, release: str, hub: HubConfig, record: dict[str, Any], log=print) -> Revision:
         """Install or upgrade: start the new revision; put the previous one back if it fails."""
-        with self.lock(release):
-            history = self.history(release)
+        with self.lock(release, log):
+            self._recover(release, log)
             previous = self.current(release)
-            n = history[-1].revision + 1 if history else 1
+            n = self._next_number(release)
             rev = Revision(
                 release,
                 n,
-                "pending-upgrade" if previous else "pending-install",
+                UPGRADING if previous else INSTALLING,
                 "Upgrade complete" if previous else "Install complete",
                 hub.port,
                 record,
@@ -139,49 +250,64 @@ class Supervisor:
             _write(folder / "config.json", hub.config)
             _write(folder / "secrets.json", hub.secrets, mode=0o600)
             self._save(rev)
-            self.stop_hub(release)
+            self.stop_hub(release, log=log)
             log(f"{release}: starting revision {n} on {rev.url}")
             try:
                 self._start(rev)
             except SupervisorError as e:
-                self.stop_hub(release)
+                self.stop_hub(release, log=log)
                 rev.status, rev.description = FAILED, f"Upgrade failed: {e}"
                 self._save(rev)
                 if previous is None:
                     raise SupervisorError(f"{release}: revision {n} failed to start: {e}") from None
-                back = self._restore(release, previous, n + 1, log)
+                files = self._files(previous, "the previous revision cannot be put back")
+                back = self._restore(previous, files, n + 1, log)
                 raise SupervisorError(
                     f"{release}: revision {n} failed to start ({e}); rolled back to revision "
                     f"{previous.revision}, now serving as revision {back.revision}"
                 ) from None
-            if previous:
-                previous.status = SUPERSEDED
-                self._save(previous)
-            rev.status = DEPLOYED
-            self._save(rev)
+            self._settle(rev)
             log(f"{release}: revision {n} deployed and healthy")
             return rev
 
     def rollback(self, release: str, to_revision: int, log=print) -> Revision:
-        with self.lock(release):
-            history = {r.revision: r for r in self.history(release)}
-            if to_revision not in history:
-                raise SupervisorError(
-                    f"{release}: no revision {to_revision} in its history "
-                    f"(has {sorted(history) or 'none'})"
-                )
-            self.stop_hub(release)
-            return self._restore(release, history[to_revision], max(history) + 1, log)
+        with self.lock(release, log):
+            source, files = self._restorable(release, to_revision)  # before anything stops
+            self._recover(release, log)
+            self.stop_hub(release, log=log)
+            return self._restore(source, files, self._next_number(release), log)
 
-    def _restore(self, release: str, source: Revision, n: int, log) -> Revision:
-        src, dst = self._revision_dir(release, source.revision), self._revision_dir(release, n)
+    def _restorable(self, release: str, to_revision: int) -> tuple[Revision, dict[str, Any]]:
+        """The revision to roll back to and its files, or why it cannot be one: asked before
+        anything stops, so that a refused rollback leaves the serving hub as it was."""
+        history = {r.revision: r for r in self.history(release)}
+        served = [str(n) for n, r in history.items() if r.status in SERVED]
+        choose = f"choose one of {', '.join(served)}" if served else "none has served"
+        source = history.get(to_revision)
+        if source is None:
+            raise SupervisorError(f"{release}: no revision {to_revision} in its history; {choose}")
+        if source.status == UNREADABLE:
+            raise SupervisorError(f"{release}: revision {to_revision}: {source.description}")
+        if source.status not in SERVED:
+            raise SupervisorError(
+                f"{release}: revision {to_revision} never served ({source.status}); {choose}"
+            )
+        return source, self._files(source, f"revision {to_revision} cannot be restored; {choose}")
+
+    def _files(self, rev: Revision, remedy: str) -> dict[str, Any]:
+        folder = self._revision_dir(rev.release, rev.revision)
+        return {name: read_state_file(folder / name, remedy) for name in REVISION_FILES}
+
+    def _restore(self, source: Revision, files: dict[str, Any], n: int, log) -> Revision:
+        release = source.release
+        dst = self._revision_dir(release, n)
         dst.mkdir(parents=True)
-        for name, mode in (("config.json", 0o644), ("secrets.json", 0o600)):
-            _write(dst / name, json.loads((src / name).read_text()), mode)
+        for name, mode in REVISION_FILES.items():
+            _write(dst / name, files[name], mode)
         rev = Revision(
             release,
             n,
-            "pending-rollback",
+            ROLLING_BACK,
             f"Rollback to {source.revision}",
             source.port,
             source.record,
@@ -189,22 +315,25 @@ class Supervisor:
         )
         self._save(rev)
         log(f"{release}: restoring revision {source.revision} as revision {n}")
-        self._start(rev)
-        for old in self.history(release):  # as helm: one deployed revision, the rest superseded
-            if old.status == DEPLOYED:
-                old.status = SUPERSEDED
-                self._save(old)
-        rev.status = DEPLOYED
-        self._save(rev)
+        try:
+            self._start(rev)
+        except SupervisorError as e:
+            self.stop_hub(release, log=log)
+            rev.status, rev.description = FAILED, f"Rollback failed: {e}"
+            self._save(rev)
+            raise SupervisorError(f"{release}: revision {n} failed to start: {e}") from None
+        self._settle(rev)
         return rev
 
     def start(self, release: str, log=print) -> Revision:
         """Start the current revision again (after `local stop` or a reboot)."""
-        with self.lock(release):
+        with self.lock(release, log):
+            self._recover(release, log)
             rev = self.current(release)
             if rev is None:
                 raise SupervisorError(f"{release}: nothing deployed yet")
-            if not self._running(release):
+            if self._hub(release) is None:
+                self.stop_hub(release, log=log)  # what a hub killed alone left holds its port
                 self._start(rev)
                 log(f"{release}: revision {rev.revision} started on {rev.url}")
             return rev
@@ -213,39 +342,87 @@ class Supervisor:
     def _pidfile(self, release: str) -> Path:
         return self.release_dir(release) / "hub.pid"
 
-    def _running(self, release: str) -> psutil.Process | None:
+    def _hub(self, release: str) -> Hub | None:
+        """The hub process hub.pid names, if it runs the revision hub.pid names. An
+        unreadable hub.pid names none: stop_hub finds the release's processes without it."""
         try:
-            pid = int(self._pidfile(release).read_text())
+            recorded = read_state_file(self._pidfile(release), "the next operation replaces it")
+            pid, revision = int(recorded["pid"]), int(recorded["revision"])
             proc = psutil.Process(pid)
+            folder = str(self._revision_dir(release, revision))
             if (
-                proc.is_running()
-                and proc.status() != psutil.STATUS_ZOMBIE
+                proc.status() != psutil.STATUS_ZOMBIE
                 and str(CONFIG_FILE) in proc.cmdline()
+                and proc.environ().get("TESS_HUB_REVISION") == folder
             ):
-                return proc
-        except (FileNotFoundError, ValueError, psutil.Error):
+                return Hub(proc, revision)
+        except (StateFileError, KeyError, TypeError, ValueError, psutil.Error):
             pass
         return None
 
+    def running(self, release: str) -> bool:
+        return self._hub(release) is not None
+
+    def _processes(self, release: str) -> list[psutil.Process]:
+        """Every process of this release's hubs, by what it inherited: the hub and its proxy
+        carry TESS_HUB_REVISION; hub services (the idle culler) get a clean environment but
+        run in the release's state folder. User servers run in their homes: not among them."""
+        revisions, state = self.release_dir(release) / "revisions", str(self.state_dir(release))
+        found = []
+        # attributes it may not read (another user's process) come as None
+        for proc in psutil.process_iter(["environ", "cwd", "name"]):
+            env = proc.info["environ"] or {}
+            revision = env.get("TESS_HUB_REVISION")
+            if (revision and Path(revision).parent == revisions) or (
+                "JUPYTERHUB_SERVICE_NAME" in env and proc.info["cwd"] == state
+            ):
+                found.append(proc)
+        return found
+
     def drift(self, release: str) -> str | None:
-        """How the current revision differs from what was deployed; None when it does not."""
-        rev = self.current(release)
-        if rev is None:
+        """How the release differs from what was deployed; None when it does not, or while an
+        operation on it runs (its state is not at rest)."""
+        if lock_held(self._lockfile(release)):
             return None
-        if self._running(release) is None:
+        history = self.history(release)
+        if pending := [r for r in history if r.status in PENDING]:
+            what = "a rollback" if pending[-1].status == ROLLING_BACK else "a deploy"
+            return (
+                f"revision {pending[-1].revision} is {pending[-1].status}: {what} was interrupted"
+            )
+        deployed = [r for r in history if r.status == DEPLOYED]
+        if not deployed:
+            return None
+        rev, hub = deployed[-1], self._hub(release)
+        if hub is None:
             return f"the hub process of revision {rev.revision} is not running"
-        config = json.loads((self._revision_dir(release, rev.revision) / "config.json").read_text())
+        if hub.revision != rev.revision:
+            return (
+                f"the hub serving is revision {hub.revision}, not the deployed revision "
+                f"{rev.revision}"
+            )
+        folder = self._revision_dir(release, rev.revision)
+        try:
+            config = read_state_file(
+                folder / "config.json", "restore it, or deploy again: a new revision writes its own"
+            )
+        except StateFileError as e:
+            return str(e)
         if canonical_sha256(config) != rev.config_sha256:
             return f"revision {rev.revision}'s config.json was edited outside the pipeline"
         return None
 
     def status(self, release: str) -> HubStatus:
-        rev, proc = self.current(release), self._running(release)
+        """The revision whose hub runs (after an interrupted deploy it may not be the
+        deployed one: drift says so), else the deployed revision."""
+        history, hub = self.history(release), self._hub(release)
+        serving = [r for r in history if hub and r.revision == hub.revision]
+        rev = (serving or [r for r in history if r.status == DEPLOYED] or [None])[-1]
         return HubStatus(
             release,
             rev.revision if rev else None,
-            proc is not None,
-            proc.pid if proc else None,
+            hub is not None,
+            hub.proc.pid if hub else None,
             rev.url if rev else None,
         )
 
@@ -273,7 +450,8 @@ class Supervisor:
                 stderr=out,
                 start_new_session=True,
             )
-        self._pidfile(rev.release).write_text(str(proc.pid))
+        # the revision too: after an interrupted deploy, which one serves is not the deployed
+        _write(self._pidfile(rev.release), {"pid": proc.pid, "revision": rev.revision})
         _STARTED[proc.pid] = proc  # ours to reap if it ends while this process lives
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -290,22 +468,29 @@ class Supervisor:
             f"last log lines:\n{_tail(folder / 'hub.log')}"
         )
 
-    def stop_hub(self, release: str, timeout: float = 15.0) -> bool:
-        proc = self._running(release)
-        if proc is None:
-            self._pidfile(release).unlink(missing_ok=True)
-            return False
-        family = [proc, *proc.children(recursive=True)]
-        os.killpg(proc.pid, signal.SIGTERM)  # the hub stops its proxy and user servers
-        alive = _wait_gone(family, timeout)
+    def stop_hub(self, release: str, timeout: float = 15.0, log=print) -> bool:
+        """Stop the release's hub and what it started, and what a hub killed alone left
+        running (its proxy holds the port): any process of this release, never another's."""
+        hub = self._hub(release)
+        family = [hub.proc, *hub.proc.children(recursive=True)] if hub else []
+        orphans = [p for p in self._processes(release) if p not in family]
+        if orphans:
+            found = ", ".join(f"{p.info['name']} (pid {p.pid})" for p in orphans)
+            log(f"{release}: stopping processes a hub that is gone left running: {found}")
+        if hub:
+            os.killpg(hub.proc.pid, signal.SIGTERM)  # the hub stops its proxy and user servers
+        for p in orphans:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.terminate()
+        alive = _wait_gone(family + orphans, timeout)
         for p in alive:
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
         _wait_gone(alive, 5)
-        if (started := _STARTED.pop(proc.pid, None)) is not None:
+        if hub and (started := _STARTED.pop(hub.proc.pid, None)) is not None:
             started.poll()  # reaped: no zombie, no "still running" at exit
         self._pidfile(release).unlink(missing_ok=True)
-        return True
+        return bool(family or orphans)
 
     def stop_all(self) -> list[str]:
         return [r for r in self.releases() if self.stop_hub(r)]

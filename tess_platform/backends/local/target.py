@@ -18,7 +18,7 @@ from ...targets import SERVICE, Deployed, DeployError, PastRevision, Provisioned
 from ...values import Layer, Merged, canonical_sha256
 from ..image import ImageRef, build, docker_answers, render
 from .hub_config import local_port, translate
-from .supervisor import Supervisor, SupervisorError
+from .supervisor import Supervisor, SupervisorError, read_state_file
 
 IMAGE_REPOSITORY = "tess-user-image"
 
@@ -37,9 +37,8 @@ class LocalTarget:
     def ensure_cluster(self, tree_root: Path, approval: str | None, log) -> Provisioned:
         # infra/ describes the cloud: the local cluster is this machine
         (self.home / "releases").mkdir(parents=True, exist_ok=True)
-        running = [
-            s.release for s in map(self.supervisor.status, self.supervisor.releases()) if s.running
-        ]
+        # by process only: one release's unreadable state must not stop every deploy
+        running = [r for r in self.supervisor.releases() if self.supervisor.running(r)]
         log(f"local cluster: supervisor state in {self.home}")
         return Provisioned(
             {
@@ -92,7 +91,11 @@ class LocalTarget:
             with contextlib.suppress(FileExistsError):  # another process was first: use its
                 os.link(tmp, path)
             os.unlink(tmp)
-        return Layer(f"local secrets ({path})", json.loads(path.read_text()), secret=True)
+        remedy = (
+            "restore it, or remove it to have new ones generated at the next deploy (the "
+            "release's tokens, cookie secret and shared password then change)"
+        )
+        return Layer(f"local secrets ({path})", read_state_file(path, remedy), secret=True)
 
     def url(self, release: Release, merged: Merged) -> str:
         return f"http://127.0.0.1:{local_port(merged, release.env)}/"

@@ -1,0 +1,286 @@
+"""Faults the local target survives: a deploy killed midway, a hub killed alone, state files
+cut short or edited by hand, a rollback to a revision that cannot serve, a lock whose holder
+died. Each is provoked for real; then what an operator sees is checked, and that the next
+operation completes with one healthy hub and nothing left over."""
+
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+from conftest import PLANTED, free_port, hub_processes
+
+from tess_platform.backends.local.supervisor import StateFileError
+from tess_platform.locks import file_lock, lock_held
+from tess_platform.platform import Platform
+from tess_platform.releases import Release
+from tess_platform.targets import DeployError
+
+RELEASE = Release("tess-public", "staging")
+NAME = RELEASE.name
+
+
+@pytest.fixture
+def platform(tess_env) -> Platform:
+    return Platform()
+
+
+def deploy(platform: Platform, sha: str, log=print):
+    snapshot = platform.repo.snapshot(sha)
+    return platform.deploy(snapshot, RELEASE, platform.image_ref(platform.tree(snapshot)), log)
+
+
+def commit_change(repo, timeout: int) -> str:
+    """A commit that changes the release (its culler's timeout), so that it deploys anew."""
+    repo.edit_yaml(
+        "hub_config/tess-public/staging.yaml", lambda d: d.update(cull={"timeout": timeout})
+    )
+    return repo.commit(f"cull after {timeout} s")
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout} s in vain"
+        time.sleep(0.05)
+
+
+def healthy(url: str) -> bool:
+    try:
+        return requests.get(url + "hub/health", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def statuses(supervisor) -> list[tuple[int, str]]:
+    return [(r.revision, r.status) for r in supervisor.history(NAME)]
+
+
+def assert_serving(supervisor, revision: int, besides: tuple = ()) -> None:
+    """`revision` serves, healthy, as status and history say; its hub is the only process of
+    the state folder (`besides` aside) and no operation holds the lock."""
+    status = supervisor.status(NAME)
+    assert (status.revision, status.running) == (revision, True)
+    assert supervisor.current(NAME).revision == revision
+    assert supervisor.drift(NAME) is None
+    assert requests.get(status.url + "hub/health", timeout=10).ok
+    hub = psutil.Process(status.pid)
+    assert set(hub_processes(supervisor.home)) - set(besides) <= {hub, *hub.children(True)}
+    assert not lock_held(supervisor.release_dir(NAME) / ".lock")
+
+
+def kill_hub(supervisor) -> list[psutil.Process]:
+    """SIGKILL the hub alone, as the OOM killer would; what it had started."""
+    hub = psutil.Process(supervisor.status(NAME).pid)
+    children = hub.children(recursive=True)
+    hub.send_signal(signal.SIGKILL)
+    hub.wait(10)  # this process started it: reaped
+    return children
+
+
+def text_of(path: Path) -> str:
+    try:  # a deploy removes hub.pid while it stops the old hub
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
+def cut_short(path: Path) -> None:
+    path.write_text(path.read_text()[:9])
+
+
+def test_a_deploy_killed_while_its_hub_starts_is_recovered_by_the_next(repo, platform):
+    supervisor = platform.target.supervisor
+    first = repo.commit("first")
+    deploy(platform, first)
+    second = commit_change(repo, 700)
+
+    # the deploying process is killed once revision 2's hub is started, before it is healthy
+    child = multiprocessing.get_context("fork").Process(target=deploy, args=(Platform(), second))
+    child.start()
+    pidfile = supervisor.release_dir(NAME) / "hub.pid"
+    wait_for(lambda: '"revision": 2' in text_of(pidfile))
+    child.kill()
+    child.join()
+    assert statuses(supervisor) == [(1, "deployed"), (2, "pending-upgrade")]
+
+    # revision 2's hub comes up alone: status says it serves, drift that a deploy died
+    url = supervisor.current(NAME).url
+    wait_for(lambda: healthy(url))
+    status = supervisor.status(NAME)
+    assert (status.revision, status.running) == (2, True)
+    assert supervisor.drift(NAME) == "revision 2 is pending-upgrade: a deploy was interrupted"
+    assert platform.target.serving(RELEASE) is None  # so the deploy of `first` is not skipped
+
+    log: list[str] = []
+    assert deploy(platform, first, log.append).deployed.revision == 3
+    assert f"{NAME}: took over the lock of dead process {child.pid}" in log
+    assert (
+        f"{NAME}: revision 2 was left pending-upgrade by an interrupted operation; "
+        "marking it failed"
+    ) in log
+    assert statuses(supervisor) == [(1, "superseded"), (2, "failed"), (3, "deployed")]
+    assert supervisor.history(NAME)[1].description == "Upgrade interrupted"
+    assert supervisor.current(NAME).record["git_sha"] == first
+    assert_serving(supervisor, 3)
+
+
+def test_a_hub_killed_alone_leaves_nothing_in_the_way_of_start_and_deploy(repo, platform):
+    supervisor = platform.target.supervisor
+    deploy(platform, repo.commit("first"))
+    home = supervisor.home
+    decoys = [  # processes that look alike but are not this release's hub: they stay
+        subprocess.Popen(
+            ["sleep", "120"],
+            env={"TESS_HUB_REVISION": str(home / "releases/tess-private-staging/revisions/1")},
+        ),
+        subprocess.Popen(["sleep", "120"], cwd=supervisor.state_dir(NAME)),  # an operator's
+    ]
+    besides = {psutil.Process(d.pid) for d in decoys}
+    try:
+        left = kill_hub(supervisor)
+        assert sorted(Path(p.cmdline()[1]).name for p in left) == [
+            "configurable-http-proxy",
+            "jupyterhub-idle-culler",
+        ]
+        status = supervisor.status(NAME)
+        assert (status.revision, status.running) == (1, False)
+        assert supervisor.drift(NAME) == "the hub process of revision 1 is not running"
+
+        log: list[str] = []
+        assert supervisor.start(NAME, log=log.append).revision == 1
+        (stopped,) = [line for line in log if "a hub that is gone left running" in line]
+        assert all(f"(pid {p.pid})" in stopped for p in left)
+        assert not any(p.is_running() for p in left)
+        assert_serving(supervisor, 1, besides=besides)
+
+        left = kill_hub(supervisor)
+        assert deploy(platform, commit_change(repo, 700)).deployed.revision == 2
+        assert not any(p.is_running() for p in left)
+        assert_serving(supervisor, 2, besides=besides)
+        assert [d.poll() for d in decoys] == [None, None]
+    finally:
+        for decoy in decoys:
+            decoy.kill()
+            decoy.wait()
+
+
+def test_unreadable_state_files_are_named_and_the_next_deploy_completes(repo, platform):
+    supervisor = platform.target.supervisor
+    deploy(platform, repo.commit("first"))
+    sha = commit_change(repo, 700)
+    deploy(platform, sha)
+    folder = supervisor.release_dir(NAME)
+
+    # a superseded revision's record and hub.pid cut short: listed, and no running hub
+    old_record = folder / "revisions/1/revision.json"
+    cut_short(old_record)
+    cut_short(folder / "hub.pid")
+    status = supervisor.status(NAME)
+    assert (status.revision, status.running) == (2, False)
+    old = supervisor.history(NAME)[0]
+    assert (old.revision, old.status) == (1, "unreadable")
+    assert old.description.startswith(f"{old_record}: not valid JSON (line ")
+    assert supervisor.drift(NAME) == "the hub process of revision 2 is not running"
+    log: list[str] = []
+    assert deploy(platform, sha, log.append).deployed.revision == 3  # stops the unrecorded hub
+    assert any("a hub that is gone left running" in line for line in log)
+    assert_serving(supervisor, 3)
+
+    # the serving revision's config.json cut short: drift names it (the staging sensor
+    # redeploys drift); then its record too: it may be what serves, so every reader stops
+    config, record = folder / "revisions/3/config.json", folder / "revisions/3/revision.json"
+    cut_short(config)
+    drift = supervisor.drift(NAME)
+    assert drift.startswith(f"{config}: not valid JSON (line ")
+    assert drift.endswith("; restore it, or deploy again: a new revision writes its own")
+    cut_short(record)
+    for look in (supervisor.status, supervisor.drift, lambda _: deploy(platform, sha)):
+        with pytest.raises(StateFileError) as error:
+            look(NAME)
+        assert str(error.value).startswith(f"{record}: not valid JSON (line ")
+        assert str(error.value).endswith(
+            f"; restore it from a backup, or remove the folder {record.parent} to forget "
+            f"revision 3; then deploy again or run `tess-platform local start {NAME}`"
+        )
+    shutil.rmtree(record.parent)  # as it says: its hub is stopped, the release installed anew
+    assert deploy(platform, sha).deployed.description == "Install complete"
+    assert_serving(supervisor, 3)
+
+    # the local secrets cut short: named, never shown; removed, new ones are generated
+    secrets = platform.target.password_file(RELEASE)
+    secrets.write_text('{"proxy": {"secretToken": "' + PLANTED)
+    with pytest.raises(StateFileError) as error:
+        deploy(platform, sha)
+    assert str(error.value).startswith(f"{secrets}: not valid JSON (line ")
+    assert PLANTED not in str(error.value)
+    secrets.unlink()
+    assert deploy(platform, sha).deployed.revision == 4
+    assert_serving(supervisor, 4)
+
+
+def test_a_rollback_to_a_revision_that_cannot_serve_leaves_the_hub_serving(repo, platform):
+    supervisor = platform.target.supervisor
+    deploy(platform, repo.commit("first"))
+    with socket.socket() as taken:  # revision 2 wants a port another process holds
+        taken.bind(("127.0.0.1", port := free_port()))
+        taken.listen()
+        repo.edit_yaml(
+            "hub_config/tess-public/local.yaml",
+            lambda d: d["custom"]["tess"]["local"]["ports"].update(staging=port),
+        )
+        with pytest.raises(DeployError, match="now serving as revision 3"):
+            deploy(platform, repo.commit("a port that is taken"))
+    assert statuses(supervisor) == [(1, "superseded"), (2, "failed"), (3, "deployed")]
+    serving = supervisor.status(NAME).pid
+
+    secrets = supervisor.release_dir(NAME) / "revisions/1/secrets.json"
+    secrets.unlink()
+    choose = "choose one of 1, 3"
+    for revision, refusal in [
+        (2, f"{NAME}: revision 2 never served (failed); {choose}"),
+        (7, f"{NAME}: no revision 7 in its history; {choose}"),
+        (1, f"{secrets}: No such file or directory; revision 1 cannot be restored; {choose}"),
+    ]:
+        with pytest.raises(DeployError) as error:
+            platform.target.rollback(RELEASE, revision, log=print)
+        assert str(error.value) == refusal
+        assert supervisor.status(NAME).pid == serving
+        assert_serving(supervisor, 3)
+
+    assert platform.target.rollback(RELEASE, 3, log=print).revision == 4
+    assert supervisor.history(NAME)[-1].description == "Rollback to 3"
+    assert_serving(supervisor, 4)
+
+
+def _hold(path: Path, held) -> None:
+    with file_lock(path):
+        held.set()
+        time.sleep(120)
+
+
+def test_a_lock_whose_holder_was_killed_is_taken_over_without_waiting(tmp_path):
+    path = tmp_path / "release.lock"
+    context = multiprocessing.get_context("fork")
+    held = context.Event()
+    holder = context.Process(target=_hold, args=(path, held))
+    holder.start()
+    assert held.wait(10) and lock_held(path)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join()
+    assert not lock_held(path)  # the kernel freed it; the file still names the dead holder
+
+    waited, took = [], []
+    with file_lock(path, on_wait=lambda: waited.append(True), on_takeover=took.append):
+        assert lock_held(path)
+    assert (waited, took) == ([], [holder.pid])
+    with file_lock(path, on_takeover=took.append):  # released in order: nothing to take over
+        pass
+    assert took == [holder.pid]
