@@ -1,10 +1,30 @@
-"""What the Dagster instance says was deployed and checked: the sensors' and the gate's view."""
+"""The verification record as the Dagster instance holds it: the one view promote_prod, the
+sensors and the drift logic read (tess_platform.verification decides what counts)."""
 
-from dagster import AssetCheckEvaluation, AssetCheckKey, AssetKey, EventLogRecord
+from dagster import AssetKey, DagsterEventType, DagsterRunStatus, EventLogRecord, RunsFilter
 
 from tess_platform.releases import Release
+from tess_platform.verification import Deploy, Evaluation, ReleaseRecord, release_record
 
-from .keys import PROMOTION, release_key
+from .keys import PROMOTION, check_keys, release_key
+
+# check executions read per check: planned rows of runs that never reached the hub come
+# first, so this bounds how many such runs in a row the record looks past
+HISTORY_DEPTH = 50
+
+
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
+
+
+def in_flight(instance, job: str | None = None) -> list:
+    """Runs not finished yet (of `job`, or of any job)."""
+    return list(instance.get_runs(RunsFilter(job_name=job, statuses=IN_FLIGHT)))
 
 
 def latest_materialization(instance, key: AssetKey) -> EventLogRecord | None:
@@ -12,58 +32,84 @@ def latest_materialization(instance, key: AssetKey) -> EventLogRecord | None:
     return records[0] if records else None
 
 
-def deployed(instance, release: Release) -> dict | None:
-    """The metadata of the release's last successful deploy, and its storage id."""
+def _meta(metadata) -> dict:
+    return {k: v.value for k, v in metadata.items()}
+
+
+def deployed(instance, release: Release) -> Deploy | None:
+    """The release's last successful deploy (or rollback), from its latest materialization."""
     record = latest_materialization(instance, release_key(release))
     if record is None:
         return None
-    meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
-    return {**meta, "storage_id": record.storage_id}
+    meta = _meta(record.asset_materialization.metadata)
+    return Deploy(
+        git_sha=meta.get("git_sha") or None,
+        release_hash=meta.get("release_hash", ""),
+        image=meta.get("image") or None,
+        revision=meta.get("revision"),
+        timestamp=record.timestamp,
+        run_id=record.run_id,
+    )
+
+
+def executions(instance, release: Release) -> tuple[list[Evaluation], list[str]]:
+    """The release's executed check evaluations, newest first, and the runs whose planned
+    checks are the latest row of a check but never executed (a run that did not reach it)."""
+    evaluations, unexecuted = [], []
+    for key in check_keys(release):
+        rows = instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=HISTORY_DEPTH
+        )
+        for i, row in enumerate(rows):
+            event = row.event
+            if event is None or event.dagster_event_type != DagsterEventType.ASSET_CHECK_EVALUATION:
+                if i == 0:
+                    unexecuted.append(row.run_id)
+                continue
+            evaluation = event.dagster_event.event_specific_data
+            meta = _meta(evaluation.metadata)
+            evaluations.append(
+                Evaluation(
+                    check=key.name,
+                    passed=evaluation.passed,
+                    release_hash=meta.get("release_hash") or None,
+                    revision=meta.get("revision"),
+                    timestamp=event.timestamp,
+                    run_id=row.run_id,
+                    description=evaluation.description or "",
+                    drift=meta.get("drift", ""),
+                )
+            )
+    return evaluations, unexecuted
+
+
+def record(instance, release: Release) -> ReleaseRecord:
+    evaluations, _ = executions(instance, release)
+    return release_record(release, deployed(instance, release), evaluations)
 
 
 def promoted(instance) -> tuple[str, str] | None:
     """The SHA of the latest promotion, and the run that made it."""
-    record = latest_materialization(instance, PROMOTION)
-    if record is None:
+    found = latest_materialization(instance, PROMOTION)
+    if found is None:
         return None
-    return record.asset_materialization.metadata["git_sha"].value, record.run_id
+    return found.asset_materialization.metadata["git_sha"].value, found.run_id
 
 
 def deployed_hash(instance, release: Release) -> str | None:
-    return (deployed(instance, release) or {}).get("release_hash")
+    found = deployed(instance, release)
+    return found.release_hash if found else None
 
 
-def deployed_sha(instance, release: Release) -> str | None:
-    return (deployed(instance, release) or {}).get("git_sha")
-
-
-def latest_evaluations(
-    instance, keys: list[AssetCheckKey]
-) -> dict[AssetCheckKey, tuple[int, AssetCheckEvaluation]]:
-    """Each check's latest evaluation that ran: key -> (record id, result)."""
+def unhandled_drift(instance, releases: list[Release], handled: set[str]) -> dict[Release, str]:
+    """Releases whose latest hub_healthy evidence found drift that no redeploy answered yet:
+    release -> a marker of that evaluation."""
     found = {}
-    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
-    for key, record in records.items():
-        evaluation = record.event.dagster_event.event_specific_data if record.event else None
-        if isinstance(evaluation, AssetCheckEvaluation):  # not one planned and never run
-            found[key] = (record.id, evaluation)
-    return found
-
-
-def on_latest_deploy(evaluation: AssetCheckEvaluation, deploy: dict | None) -> bool:
-    """Whether the evaluation checked the release's latest deploy (not an earlier one)."""
-    target = evaluation.target_materialization_data
-    return bool(deploy and target and target.storage_id >= deploy["storage_id"])
-
-
-def unhandled_drift(instance, releases: list[Release], handled: set[int]) -> dict[Release, int]:
-    """Releases whose latest hub_healthy evaluation found drift in their latest deploy, and
-    that no redeploy answered yet: release -> the evaluation's id."""
-    keys = {AssetCheckKey(release_key(r), "hub_healthy"): r for r in releases}
-    found = {}
-    for key, (record_id, evaluation) in latest_evaluations(instance, list(keys)).items():
-        if evaluation.passed or "drift" not in evaluation.metadata or record_id in handled:
+    for release in releases:
+        latest = record(instance, release).checks.get("hub_healthy")
+        if latest is None or latest.passed or not latest.drift:
             continue
-        if on_latest_deploy(evaluation, deployed(instance, keys[key])):
-            found[keys[key]] = record_id
+        marker = f"{latest.run_id}:{latest.timestamp:.3f}"
+        if marker not in handled:
+            found[release] = marker
     return found

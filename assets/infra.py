@@ -9,7 +9,7 @@ from dagster import (
     asset,
 )
 
-from tess_platform.backends.terraform import APPROVE_TAG
+from tess_platform.tags import APPROVE_DESTROY_TAG
 
 from .keys import EFS, EKS_CLUSTER
 from .resources import PlatformResource
@@ -31,7 +31,7 @@ def _provisioned(result) -> MaterializeResult:
 )
 def eks_cluster(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
     snapshot = platform.snapshot(context)
-    approval = context.instance.get_run_by_id(context.run.run_id).tags.get(APPROVE_TAG)
+    approval = context.instance.get_run_by_id(context.run.run_id).tags.get(APPROVE_DESTROY_TAG)
     try:
         result = platform.platform.target.ensure_cluster(snapshot.root, approval, context.log.info)
     except RuntimeError as e:

@@ -1,63 +1,44 @@
 """prod/promotion: the gate of promote_prod, and the move of the prod branch.
 
-It refuses, before anything touches prod, unless staging verified the SHA; the prod values
-and releases depend on it, so a refused promotion deploys nothing.
+It refuses, before anything touches prod, unless staging's verification record shows the SHA
+verified, and the staging checks, run again right before prod moves, confirm it; the prod
+values and releases depend on it, so a refused promotion deploys nothing.
 """
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 from dagster import (
     AssetExecutionContext,
-    DagsterRunStatus,
     Failure,
     MaterializeResult,
     MetadataValue,
-    RunsFilter,
     asset,
 )
 
 from tess_platform.git import GitError
+from tess_platform.health import CHECKS, CheckResult
 from tess_platform.platform import PROD, STAGING, Platform
-from tess_platform.promotion import StagingRun, gate, staging_verified
-from tess_platform.releases import all_releases
+from tess_platform.promotion import fresh_refusals, gate, staging_verified
+from tess_platform.releases import Release, all_releases
+from tess_platform.tags import APPROVER_TAG, ENV_TAG, SHA_TAG
+from tess_platform.verification import ReleaseRecord
 
-from .history import deployed, latest_evaluations, on_latest_deploy
-from .keys import PROMOTION, check_keys, release_key
-from .resources import ENV_TAG, SHA_TAG, PlatformResource
+from .history import in_flight, record
+from .keys import PROMOTION, release_key
+from .resources import PlatformResource
 
-APPROVER_TAG = "tess/approved_by"
-IN_FLIGHT = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-    DagsterRunStatus.CANCELING,
-]
+LOOK_BACK = 20  # commits of staging searched for the newest verified SHA
 
 
-def staging_runs(instance) -> list[StagingRun]:
-    """What each staging release runs, from its latest materialization and that deploy's checks."""
-    runs = []
-    for release in all_releases(STAGING):
-        meta = deployed(instance, release)
-        if meta is None:
-            runs.append(StagingRun(release))
-            continue
-        checks = {
-            key.name: evaluation.passed
-            for key, (_, evaluation) in latest_evaluations(instance, check_keys(release)).items()
-            if on_latest_deploy(evaluation, meta)
-        }
-        runs.append(
-            StagingRun(
-                release, meta.get("git_sha"), meta.get("release_hash"), meta.get("image"), checks
-            )
-        )
-    return runs
+def staging_records(instance) -> list[ReleaseRecord]:
+    return [record(instance, release) for release in all_releases(STAGING)]
 
 
-def newest_verified(platform: Platform, staging: list[StagingRun], depth: int = 20) -> str | None:
-    """The newest SHA on staging that staging verified, looking back `depth` commits: a
+def newest_verified(platform: Platform, staging: list[ReleaseRecord]) -> str | None:
+    """The newest SHA on staging that staging verified, looking back LOOK_BACK commits: a
     docs-only merge after a deploy is verified as much as the deploy's own SHA."""
-    for sha in platform.repo.recent(STAGING, depth):
+    for sha in platform.repo.recent(STAGING, LOOK_BACK):
         snapshot = platform.repo.snapshot(sha)
         image = platform.image_ref(platform.tree(snapshot)).ref
         if not staging_verified(sha, platform.desired(snapshot, STAGING), image, staging):
@@ -68,33 +49,66 @@ def newest_verified(platform: Platform, staging: list[StagingRun], depth: int = 
 def in_flight_staging(instance, sha: str) -> list[str]:
     """Staging deploys of `sha` not finished yet, and queued ones whose SHA is not chosen yet
     (a run without the tag deploys the head of staging when it starts)."""
-    runs = instance.get_runs(RunsFilter(job_name="deploy_staging", statuses=IN_FLIGHT))
+    runs = in_flight(instance, "deploy_staging")
     return [run.run_id for run in runs if run.tags.get(SHA_TAG) in (sha, None)]
 
 
-def _table(staging: list[StagingRun]) -> str:
-    rows = ["| release | git_sha | release_hash | image | checks |", "|---|---|---|---|---|"]
-    for run in staging:
-        checks = ", ".join(f"{k}: {'pass' if v else 'FAIL'}" for k, v in run.checks.items())
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _record_table(staging: list[ReleaseRecord]) -> str:
+    rows = ["| release | revision | git_sha | release_hash | image | checks |"]
+    rows.append("|---|---|---|---|---|---|")
+    for rec in staging:
+        d = rec.deployed
+        checks = ", ".join(
+            f"{name}: {'pass' if e.passed else 'FAIL'} ({_when(e.timestamp)})"
+            for name, e in rec.checks.items()
+        )
         rows.append(
-            f"| staging/{run.release.key}/release | `{(run.git_sha or '-')[:12]}` | "
-            f"`{(run.release_hash or '-')[:12]}` | `{run.image or '-'}` | "
+            f"| staging/{rec.release.key}/release | {d.revision if d else '-'} | "
+            f"`{((d.git_sha if d else None) or '-')[:12]}` | "
+            f"`{(d.release_hash if d else '-')[:12]}` | `{(d.image if d else None) or '-'}` | "
             f"{checks or '-'} |"
         )
     return "\n".join(rows)
 
 
+def _evidence_table(found: dict[Release, dict[str, CheckResult]], at: float, image: str) -> str:
+    rows = ["| release | check | result | revision | release_hash | when | image |"]
+    rows.append("|---|---|---|---|---|---|---|")
+    for release, results in found.items():
+        for name, result in results.items():
+            rows.append(
+                f"| staging/{release.key}/release | {name} | "
+                f"{'pass' if result.passed else 'FAIL'}: {result.description} | "
+                f"{result.details.get('revision', '-')} | "
+                f"`{str(result.details.get('release_hash', '-'))[:12]}` | {_when(at)} | `{image}` |"
+            )
+    return "\n".join(rows)
+
+
+def _refuse(sha: str, reasons: list[str], metadata: dict) -> Failure:
+    return Failure(
+        description=f"promote_prod refused {sha[:12]}; prod was not touched:\n"
+        + "\n".join(f"- {reason}" for reason in reasons),
+        metadata=metadata,
+    )
+
+
 @asset(
     key=PROMOTION,
     group_name=PROD,
-    code_version="1",
+    code_version="2",
     deps=[release_key(r) for r in all_releases(STAGING)],
-    description="The SHA promoted to prod, gated on what staging verified; moves `prod`.",
+    description="The SHA promoted to prod, gated on what staging verified and checked again "
+    "right before; moves `prod`.",
 )
 def promotion(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
     core, instance = platform.platform, context.instance
     run = instance.get_run_by_id(context.run.run_id)
-    staging = staging_runs(instance)
+    staging = staging_records(instance)
     sha = run.tags.get(SHA_TAG)
     if sha:
         try:
@@ -105,40 +119,57 @@ def promotion(context: AssetExecutionContext, platform: PlatformResource) -> Mat
             ) from None
     else:
         sha = newest_verified(core, staging)
-        if sha is None:
-            raise Failure(
-                description="staging has verified no SHA yet: nothing to promote. "
-                "Deploy staging and let its checks pass first."
+        if sha is None:  # judge the head, so that the refusal says why it is not verified
+            sha, _ = core.repo.default_head()
+            context.log.info(
+                f"staging verified none of its last {LOOK_BACK} commits; judging its head {sha}"
             )
+        else:
+            context.log.info(f"promoting {sha}: the newest SHA staging verified")
         snapshot = core.repo.snapshot(sha)
-        context.log.info(f"promoting {sha}: the newest SHA staging verified")
     sha = snapshot.sha
     image = core.image_ref(core.tree(snapshot)).ref
+    desired = core.desired(snapshot, STAGING)
+    approver = run.tags.get(APPROVER_TAG)
+    table = MetadataValue.md(_record_table(staging))
     verdict = gate(
         sha,
-        approver=run.tags.get(APPROVER_TAG),
-        desired=core.desired(snapshot, STAGING),
+        approver=approver,
+        desired=desired,
         image=image,
         staging=staging,
         fast_forwards=core.repo.fast_forwards(PROD, sha),
         in_flight=in_flight_staging(instance, sha),
     )
     if not verdict.open:
-        raise Failure(
-            description=f"promote_prod refused {sha[:12]}; prod was not touched:\n"
-            + "\n".join(f"- {reason}" for reason in verdict.refusals),
-            metadata={"git_sha": sha, "staging": MetadataValue.md(_table(staging))},
-        )
+        raise _refuse(sha, verdict.refusals, {"git_sha": sha, "staging": table})
+
+    # fresh evidence: what staging serves now, checked again right before prod moves
+    context.log.info("staging verified it; running the staging checks again before moving prod")
+    checked_at = datetime.now(UTC).timestamp()
+    hashes = {rec.release: rec.deployed.release_hash for rec in staging if rec.deployed}
+
+    def check_release(release: Release) -> dict[str, CheckResult]:
+        return {name: core.check(release, name, hashes.get(release)) for name in CHECKS}
+
+    with ThreadPoolExecutor() as pool:  # the hubs are checked side by side
+        found = dict(zip(hashes, pool.map(check_release, hashes), strict=True))
+    evidence = MetadataValue.md(_evidence_table(found, checked_at, image))
+    stale = fresh_refusals(desired, found)
+    if stale:
+        raise _refuse(sha, stale, {"git_sha": sha, "staging": table, "evidence": evidence})
+
     platform.pin(context, snapshot)
     before = core.repo.move_branch(PROD, sha)
     context.log.info(f"prod branch: {before or '(new)'} -> {sha}")
     return MaterializeResult(
         metadata={
             "git_sha": sha,
-            "approved_by": run.tags[APPROVER_TAG],
+            "approved_by": approver.strip(),
             "image": image,
             "prod_branch_before": before or "none",
-            "staging": MetadataValue.md(_table(staging)),
+            "staging": table,
+            "evidence": evidence,
             ENV_TAG: PROD,
         }
     )

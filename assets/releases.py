@@ -137,54 +137,31 @@ def release_asset(release: Release) -> AssetsDefinition:
 
 
 def release_checks(release: Release) -> list:
-    key = release_key(release)
+    """hub_healthy and server_spawns on the release: each says what it found serving, so the
+    verification record knows which deploy it is evidence about."""
+    return [_check(release, name) for name in health.CHECKS]
 
-    @asset_check(
-        asset=key,
-        name="hub_healthy",
-        description="The hub runs what the pipeline deployed, answers /hub/health and "
-        "its REST API.",
-    )
-    def _hub_healthy(
-        context: AssetCheckExecutionContext, platform: PlatformResource
-    ) -> AssetCheckResult:
-        target = platform.platform.target
+
+_CHECK_DESCRIPTIONS = {
+    "hub_healthy": "The hub runs what the pipeline deployed, answers /hub/health and its REST API.",
+    "server_spawns": "A check user's server starts, answers its API, and is stopped.",
+}
+
+
+def _check(release: Release, name: str):
+    @asset_check(asset=release_key(release), name=name, description=_CHECK_DESCRIPTIONS[name])
+    def _run(context: AssetCheckExecutionContext, platform: PlatformResource) -> AssetCheckResult:
+        core = platform.platform
         try:
-            drift = target.drift(release, deployed_hash(context.instance, release))
-            if drift:
-                return AssetCheckResult(
-                    passed=False, description=f"drift: {drift}", metadata={"drift": drift}
-                )
-            return _result(health.hub_healthy(platform.platform.endpoint(release)))
+            result = core.check(release, name, deployed_hash(context.instance, release))
         except (RuntimeError, ValueError) as e:
-            return _unanswered(platform, e)
+            return AssetCheckResult(passed=False, description=core.redact(f"could not check: {e}"))
+        context.log.info(f"{release.name}: {name}: {result.description}")
+        return AssetCheckResult(
+            passed=result.passed, description=result.description, metadata=result.details
+        )
 
-    @asset_check(
-        asset=key,
-        name="server_spawns",
-        description="A check user's server starts, answers its API, and is stopped.",
-    )
-    def _server_spawns(
-        context: AssetCheckExecutionContext, platform: PlatformResource
-    ) -> AssetCheckResult:
-        try:
-            return _result(health.server_spawns(platform.platform.endpoint(release)))
-        except (RuntimeError, ValueError) as e:
-            return _unanswered(platform, e)
-
-    return [_hub_healthy, _server_spawns]
-
-
-def _unanswered(platform: PlatformResource, error: Exception) -> AssetCheckResult:
-    return AssetCheckResult(
-        passed=False, description=platform.platform.redact(f"could not check: {error}")
-    )
-
-
-def _result(result: health.CheckResult) -> AssetCheckResult:
-    return AssetCheckResult(
-        passed=result.passed, description=result.description, metadata=result.details
-    )
+    return _run
 
 
 def all_release_assets() -> list[AssetsDefinition]:

@@ -8,9 +8,7 @@ from pydantic import PrivateAttr
 
 from tess_platform.git import GitError, Snapshot
 from tess_platform.platform import PROD, STAGING, Platform
-
-SHA_TAG = "tess/git_sha"
-ENV_TAG = "tess/env"
+from tess_platform.tags import ENV_TAG, SHA_TAG
 
 
 def run_environments(run) -> list[str]:

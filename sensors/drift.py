@@ -1,68 +1,65 @@
-"""release_drift_sensor: a release changed outside the pipeline fails its hub_healthy check."""
-
-import json
+"""release_drift_sensor: keeps the verification record true. When a release drifted (changed
+outside the pipeline), when the checks a run planned on it never executed, or when no check
+ran since its deploy, it runs the release's checks again (job verify_releases): the record,
+the UI and promote_prod then see what really serves."""
 
 from dagster import (
-    AssetCheckEvaluation,
     DefaultSensorStatus,
+    RunRequest,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,  # not exported by dagster, but its field
-)
 
-from assets.history import latest_materialization
-from assets.keys import release_key
+from assets.history import deployed, executions, in_flight
+from assets.keys import check_keys
 from tess_platform.platform import Platform
 from tess_platform.releases import all_releases
+from tess_platform.tags import TRIGGER_TAG
+from tess_platform.verification import needs_verification, release_record
+
+from .jobs import verify_releases
 
 
 @sensor(
+    jobs=[verify_releases],
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Compares every release with what the pipeline last deployed; drift (a hub "
-    "gone, its config edited, a revision the pipeline did not make) is reported "
-    "as a failing hub_healthy check, which the staging sensor redeploys.",
+    description="Runs a release's checks again when it drifted (a hub gone, its config "
+    "edited, a revision the pipeline did not make), when a run planned its checks and never "
+    "ran them, or when none ran since its deploy; the staging sensor redeploys drift.",
 )
 def release_drift_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    instance = context.instance
+    if in_flight(instance):
+        return SkipReason("a run is in flight: its checks may still run; looking after it")
     target = Platform().target
-    reported = json.loads(context.cursor) if context.cursor else {}
-    evaluations, found = [], {}
+    requests, reasons = [], []
     for release in all_releases():
-        event = latest_materialization(context.instance, release_key(release))
-        if event is None:
+        deploy = deployed(instance, release)
+        if deploy is None:
             continue
+        evaluations, unexecuted = executions(instance, release)
         try:
-            drift = target.drift(
-                release, event.asset_materialization.metadata["release_hash"].value
-            )
+            drift = target.drift(release, deploy.release_hash)
         except RuntimeError as e:  # the target did not answer for this one: tell, go on
             context.log.warning(f"{release.name}: could not look for drift: {e}")
             continue
-        if drift is None:
+        need = needs_verification(release_record(release, deploy, evaluations), drift, unexecuted)
+        if need is None:
             continue
-        found[release.name] = marker = f"{event.storage_id}:{drift}"
-        if reported.get(release.name) == marker:
-            continue  # told already; the check stays failed until a deploy
-        context.log.info(f"{release.name}: drift: {drift}")
-        evaluations.append(
-            AssetCheckEvaluation(
-                asset_key=release_key(release),
-                check_name="hub_healthy",
-                passed=False,
-                description=f"drift: {drift}",
-                metadata={"drift": drift},
-                target_materialization_data=AssetCheckEvaluationTargetMaterializationData(
-                    storage_id=event.storage_id, run_id=event.run_id, timestamp=event.timestamp
-                ),
+        reasons.append(f"{release.name}: {need.reason}")
+        requests.append(
+            RunRequest(
+                run_key=f"verify:{release.name}:{need.marker}",
+                job_name=verify_releases.name,
+                asset_selection=[],
+                asset_check_keys=[key for key in check_keys(release) if key.name in need.checks],
+                tags={TRIGGER_TAG: "release_drift_sensor"},
             )
         )
-    if not evaluations:
-        return SensorResult(
-            skip_reason="no drift" if not found else "drift already reported",
-            cursor=json.dumps(found),
-        )
-    return SensorResult(asset_events=evaluations, cursor=json.dumps(found))
+    if not requests:
+        return SkipReason("every release is verified as it serves: no drift")
+    context.log.info("; ".join(reasons))
+    return SensorResult(run_requests=requests)

@@ -12,9 +12,10 @@ from dagster import (
 from dagster import job as job_
 from dagster import op as op_
 
-from assets.keys import release_key
-from assets.resources import ENV_TAG, PlatformResource
-from tess_platform.releases import Release, UnknownReleaseError
+from assets.keys import check_keys, release_key
+from assets.resources import PlatformResource
+from tess_platform.releases import Release, UnknownReleaseError, all_releases
+from tess_platform.tags import ENV_TAG
 from tess_platform.targets import DeployError
 
 deploy_staging = define_asset_job(
@@ -33,6 +34,15 @@ promote_prod = define_asset_job(
     "optional tess/git_sha; default: the newest SHA staging verified). Refuses "
     "before touching prod unless staging verified it; moves the prod branch, deploys "
     "prod with staging's artifacts, checks it, and rolls a failed release back.",
+)
+
+
+verify_releases = define_asset_job(
+    "verify_releases",
+    selection=AssetSelection.checks(*(k for r in all_releases() for k in check_keys(r))),
+    description="Run release checks again against what serves, without deploying: "
+    "release_drift_sensor launches it when a release drifted or its checks never ran; the "
+    "UI's 'Execute checks' does the same by hand.",
 )
 
 

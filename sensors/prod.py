@@ -4,18 +4,16 @@ under the same gate, approved by the committer of that head."""
 from dagster import (
     DefaultSensorStatus,
     RunRequest,
-    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
 
-from assets.history import deployed_sha, promoted
-from assets.promotion import APPROVER_TAG, IN_FLIGHT
-from assets.resources import SHA_TAG
+from assets.history import deployed, in_flight, promoted
 from tess_platform.platform import PROD, Platform
 from tess_platform.releases import all_releases
+from tess_platform.tags import APPROVER_TAG, SHA_TAG, TRIGGER_TAG
 
 from .jobs import promote_prod
 
@@ -33,7 +31,8 @@ def prod_branch_sensor(context: SensorEvaluationContext) -> SensorResult | SkipR
         return SkipReason(f"{platform.repo.url} has no prod branch yet")
     if head == context.cursor:
         return SkipReason(f"nothing moved: prod is at {head[:12]}, already evaluated")
-    if all(deployed_sha(context.instance, r) == head for r in all_releases(PROD)):
+    deploys = [deployed(context.instance, r) for r in all_releases(PROD)]
+    if all(d is not None and d.git_sha == head for d in deploys):
         return SensorResult(skip_reason=f"prod already runs {head[:12]}", cursor=head)
     last_promotion = promoted(context.instance)
     if last_promotion and last_promotion[0] == head:  # promoted, its deploy failed: not again
@@ -41,7 +40,7 @@ def prod_branch_sensor(context: SensorEvaluationContext) -> SensorResult | SkipR
             skip_reason=f"{head[:12]} was promoted already; promote_prod's run says how it ended",
             cursor=head,
         )
-    if context.instance.get_runs(RunsFilter(job_name="promote_prod", statuses=IN_FLIGHT), limit=1):
+    if in_flight(context.instance, "promote_prod"):
         return SkipReason("a promote_prod run is in flight; looking again after it")
     approver = platform.repo.committer(head)
     context.log.info(f"prod moved to {head[:12]} (committed by {approver}): promoting it")
@@ -50,7 +49,7 @@ def prod_branch_sensor(context: SensorEvaluationContext) -> SensorResult | SkipR
         run_requests=[
             RunRequest(
                 run_key=f"prod:{head}",
-                tags={SHA_TAG: head, APPROVER_TAG: approver, "tess/trigger": "prod_branch_sensor"},
+                tags={SHA_TAG: head, APPROVER_TAG: approver, TRIGGER_TAG: "prod_branch_sensor"},
             )
         ],
     )

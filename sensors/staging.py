@@ -12,11 +12,11 @@ from dagster import (
     sensor,
 )
 
-from assets.history import deployed_hash, unhandled_drift
+from assets.history import deployed_hash, in_flight, unhandled_drift
 from assets.keys import check_keys, release_key, upstream_keys
-from assets.resources import ENV_TAG, SHA_TAG
 from tess_platform.platform import STAGING, Platform
 from tess_platform.releases import Release, all_releases
+from tess_platform.tags import ENV_TAG, SHA_TAG
 
 from .jobs import deploy_staging
 
@@ -32,12 +32,22 @@ def staging_branch_sensor(context: SensorEvaluationContext) -> SensorResult | Sk
     cursor = json.loads(context.cursor) if context.cursor else {}
     head = platform.repo.head(STAGING)  # git ls-remote: no clone when nothing moved
     if head is None:
-        return SkipReason(f"{platform.repo.url} has no staging branch")
+        return SkipReason(
+            f"{platform.repo.url} has no staging branch: create it with "
+            f"`git push {platform.repo.url} HEAD:staging` (or `git branch staging` in that "
+            "repository); merges to it deploy staging"
+        )
     handled = set(cursor.get("drift_handled", []))
     drifted = unhandled_drift(context.instance, all_releases(STAGING), handled)
     if head == cursor.get("sha") and not drifted:
         return SkipReason(f"nothing moved: staging is at {head[:12]}, already evaluated")
 
+    running = in_flight(context.instance, deploy_staging.name)
+    if running:  # what it deploys is not recorded yet: judging now would deploy it twice
+        return SkipReason(
+            f"staging at {head[:12]}: a staging deploy is in flight (run {running[0].run_id}); "
+            "looking again after it ends"
+        )
     desired = platform.desired(platform.repo.snapshot(head), STAGING)
     differing = [
         r
@@ -51,7 +61,7 @@ def staging_branch_sensor(context: SensorEvaluationContext) -> SensorResult | Sk
             skip_reason=f"staging at {head[:12]}: every release already runs what it wants",
             cursor=new_cursor,
         )
-    run_key = head if head != cursor.get("sha") else f"{head}:drift:{max(drifted.values())}"
+    run_key = head if head != cursor.get("sha") else f"{head}:drift:{min(drifted.values())}"
     context.log.info(f"staging at {head[:12]}: deploying {', '.join(r.name for r in differing)}")
     return SensorResult(
         run_requests=[selection_request(head, run_key, differing)], cursor=new_cursor

@@ -12,8 +12,9 @@ from pathlib import Path
 import yaml
 
 from .backends.image import ImageError
+from .backends.local.supervisor import SupervisorError
 from .chart import ChartError
-from .dagster_dev import DagsterDevError
+from .dagster_dev import DagsterDev, DagsterDevError
 from .git import GitError
 from .hierarchy import CONFIG_DIR, Tree, WorkTree
 from .platform import Platform
@@ -21,6 +22,7 @@ from .releases import DEPLOYMENTS, ENVIRONMENTS, Release, UnknownReleaseError, a
 from .secrets import SecretsError
 from .secrets_init import callback_url, init_secrets, preflight, uses_github
 from .settings import SettingsError
+from .tags import APPROVER_TAG, SHA_TAG
 from .targets import DeployError
 from .values import ValuesError
 
@@ -34,6 +36,7 @@ USER_ERRORS = (
     DeployError,
     ImageError,
     DagsterDevError,
+    SupervisorError,  # e.g. a state file of the local target that cannot be read
 )
 
 
@@ -78,18 +81,34 @@ def cmd_validate(platform: Platform, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _dagster(platform: Platform, args: argparse.Namespace) -> DagsterDev:
+    """The `dagster dev` that `local up` starts: DAGSTER_HOME is $TESS_LOCAL_HOME/dagster."""
+    return DagsterDev(platform.settings.local_home / "dagster", port=args.dagster_port)
+
+
+def _follow(dagster: DagsterDev, job: str, run_id: str) -> int:
+    """Prints the run's steps as they go, then its outcome and what failed; 0 on success."""
+    outcome = dagster.wait(run_id, progress=lambda line: print(f"  {line}", flush=True))
+    print(f"{job}: {outcome.status}")
+    for message in outcome.failures:
+        print(message)
+    return 0 if outcome.ok else 1
+
+
 def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
     from .backends.local.target import LocalTarget
-    from .dagster_dev import DagsterDev
 
     if not isinstance(platform.target, LocalTarget):
         raise SettingsError("`local` commands are for TESS_TARGET=local")
     target, supervisor = platform.target, platform.target.supervisor
-    dagster = DagsterDev(platform.settings.local_home / "dagster", port=args.dagster_port)
+    dagster = _dagster(platform, args)
     if args.action == "status":
         print(f"state folder: {platform.settings.local_home}")
         proc = dagster.running()
         print(f"dagster dev:  {dagster.url if proc else 'not running'}")
+        print(f"DAGSTER_HOME: {dagster.home}")
+        print("promote with `tess-platform promote --approver NAME`, or queue the job by hand:")
+        print(f"  {dagster.launch_command('promote_prod', {APPROVER_TAG: 'NAME'})}")
         for name in supervisor.releases():
             status = supervisor.status(name)
             state = f"running (pid {status.pid})" if status.running else "stopped"
@@ -117,14 +136,29 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
     dagster.start(dict(os.environ))
     print(f"Dagster UI: {dagster.url}")
     run_id = dagster.launch("deploy_staging")
-    print(f"deploy_staging: run {run_id} ({dagster.url}/runs/{run_id}); waiting for it")
-    status = dagster.wait(run_id)
-    print(f"deploy_staging: {status}")
+    print(f"deploy_staging: run {run_id} ({dagster.run_url(run_id)}); waiting for it")
+    code = _follow(dagster, "deploy_staging", run_id)
     for release in all_releases("staging"):
         current = supervisor.current(release.name)
         print(f"{release.name}: {current.url if current else 'not deployed'}")
     print("tess-private's password: `tess-platform local status` says where it is")
-    return 0 if status == "SUCCESS" else 1
+    return code
+
+
+def cmd_promote(platform: Platform, args: argparse.Namespace) -> int:
+    dagster = _dagster(platform, args)
+    dagster.require()
+    tags = {APPROVER_TAG: args.approver, **({SHA_TAG: args.sha} if args.sha else {})}
+    run_id = dagster.launch("promote_prod", tags)
+    print(f"promote_prod: run {run_id} ({dagster.run_url(run_id)})", flush=True)
+    return 0 if args.no_wait else _follow(dagster, "promote_prod", run_id)
+
+
+def _approver(name: str) -> str:
+    """A name that names someone: the gate records it on the run and in prod's metadata."""
+    if not name.strip():
+        raise argparse.ArgumentTypeError("must name who approves the promotion")
+    return name.strip()
 
 
 def cmd_secrets(platform: Platform, args: argparse.Namespace) -> int:
@@ -182,6 +216,15 @@ def parser() -> argparse.ArgumentParser:
     local.add_argument("release", nargs="?", help="one release, e.g. tess-public-staging")
     local.add_argument("--dagster-port", type=int, default=3000)
     local.set_defaults(func=cmd_local)
+
+    promote = sub.add_parser(
+        "promote", help="run promote_prod on the `dagster dev` of `local up` and follow it"
+    )
+    promote.add_argument("--approver", required=True, type=_approver, help="who approves it")
+    promote.add_argument("--sha", help="the SHA to promote (default: the newest staging verified)")
+    promote.add_argument("--no-wait", action="store_true", help="return once it is launched")
+    promote.add_argument("--dagster-port", type=int, default=3000)
+    promote.set_defaults(func=cmd_promote)
     return p
 
 

@@ -1,27 +1,45 @@
 """`dagster dev` for the local target: started detached, driven over its GraphQL API.
 
-Used by `tess-platform local up`; talks to Dagster as a user's browser would, over HTTP.
+Used by `tess-platform local up` and `promote`; talks to Dagster as a user's browser would,
+over HTTP.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+WORKSPACE = REPO_ROOT / "workspace.yaml"
 LOCATION = "tess-platform"  # workspace.yaml
+DAGSTER = Path(sys.executable).with_name("dagster")  # the venv's, beside this Python
+DONE = ("SUCCESS", "FAILURE", "CANCELED")
 
 
 class DagsterDevError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    status: str  # SUCCESS, FAILURE or CANCELED
+    failures: list[str]  # what failed: each failed step's message, else the run's
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "SUCCESS"
 
 
 class DagsterDev:
@@ -43,14 +61,13 @@ class DagsterDev:
         # the instance settings of the repo (run queue, one deploy per environment)
         shutil.copyfile(REPO_ROOT / "dagster.yaml", self.home / "dagster.yaml")
         if self.running() is None:
-            dagster = Path(sys.executable).with_name("dagster")
             with open(self.home / "dagster-dev.log", "ab") as log:
                 proc = subprocess.Popen(
                     [
-                        str(dagster),
+                        str(DAGSTER),
                         "dev",
                         "-w",
-                        str(REPO_ROOT / "workspace.yaml"),
+                        str(WORKSPACE),
                         "-h",
                         "127.0.0.1",
                         "-p",
@@ -85,11 +102,43 @@ class DagsterDev:
         self.pidfile.unlink(missing_ok=True)
         return True
 
-    def _query(self, query: str, variables: dict | None = None) -> dict:
-        response = requests.post(
-            f"{self.url}/graphql", timeout=30, json={"query": query, "variables": variables or {}}
+    def require(self) -> None:
+        """Raises, saying what to do, unless this instance's `dagster dev` answers at self.url."""
+        proc = self.running()
+        if proc is None:
+            raise DagsterDevError(
+                f"dagster dev is not running (DAGSTER_HOME {self.home}): "
+                "run `tess-platform local up` first"
+            )
+        try:
+            self._query("{ version }")
+        except DagsterDevError:
+            raise DagsterDevError(
+                f"dagster dev of {self.home} runs (pid {proc.pid}) but does not answer at "
+                f"{self.url}: was it started with another --dagster-port?"
+            ) from None
+
+    def run_url(self, run_id: str) -> str:
+        return f"{self.url}/runs/{run_id}"
+
+    def launch_command(self, job: str, tags: dict[str, str]) -> str:
+        """The `dagster job launch` line that queues `job` on this instance, where the daemon of
+        `dagster dev` runs it: with absolute paths, so it works from any folder."""
+        cmd = [str(DAGSTER), "job", "launch", "-w", str(WORKSPACE), "-j", job]
+        return f"DAGSTER_HOME={shlex.quote(str(self.home))} " + shlex.join(
+            [*cmd, "--tags", json.dumps(tags)]
         )
-        response.raise_for_status()
+
+    def _query(self, query: str, variables: dict | None = None) -> dict:
+        try:
+            response = requests.post(
+                f"{self.url}/graphql",
+                timeout=30,
+                json={"query": query, "variables": variables or {}},
+            )
+            response.raise_for_status()
+        except requests.RequestException as e:
+            raise DagsterDevError(f"dagster dev does not answer at {self.url}: {e}") from None
         body = response.json()
         if body.get("errors"):
             raise DagsterDevError(str(body["errors"]))
@@ -115,14 +164,65 @@ class DagsterDev:
             raise DagsterDevError(f"could not launch {job}: {data}")
         return data["run"]["runId"]
 
-    def wait(self, run_id: str, timeout: float = 1800) -> str:
+    def wait(
+        self,
+        run_id: str,
+        timeout: float = 1800,
+        progress: Callable[[str], None] = lambda line: None,
+    ) -> RunOutcome:
+        """Follows the run's event log until it ends, telling `progress` its status changes
+        and each step's start and end."""
         deadline = time.monotonic() + timeout
+        cursor, status, events = None, None, []
         while time.monotonic() < deadline:
-            status = self._query(_STATUS, {"runId": run_id})["runOrError"]["status"]
-            if status in ("SUCCESS", "FAILURE", "CANCELED"):
-                return status
+            # the status is read before the events: a finished run's events are all there
+            data = self._query(_PROGRESS, {"runId": run_id, "cursor": cursor})
+            run, logs = data["runOrError"], data["logsForRun"]
+            if "status" not in run:
+                raise DagsterDevError(f"no run {run_id} at {self.url}: {run.get('message')}")
+            if run["status"] != status and run["status"] not in DONE:  # the outcome says DONE
+                progress(f"run {run['status'].lower()}")
+            status = run["status"]
+            for line in filter(None, map(_step_line, logs["events"])):
+                progress(line)
+            events += logs["events"]
+            cursor = logs["cursor"]
+            if logs["hasMore"]:
+                continue
+            if status in DONE:
+                return RunOutcome(status, _failures(events))
             time.sleep(1)
         raise DagsterDevError(f"run {run_id} did not finish in {timeout:.0f} s")
+
+
+_STEP_EVENTS = {
+    "ExecutionStepStartEvent": "started",
+    "ExecutionStepSuccessEvent": "succeeded",
+    "ExecutionStepFailureEvent": "FAILED",
+    "ExecutionStepSkippedEvent": "skipped",
+}
+
+
+def _step_line(event: dict) -> str | None:
+    what = _STEP_EVENTS.get(event["__typename"])
+    if what is None:
+        return None
+    if what == "FAILED":  # the first line says why; the outcome has it whole
+        what += ": " + _message(event).partition("\n")[0]
+    return f"{event['stepKey']}: {what}"
+
+
+def _failures(events: list[dict]) -> list[str]:
+    """Each failed step's message; where no step failed, the run's own failure."""
+    steps = [_message(e) for e in events if e["__typename"] == "ExecutionStepFailureEvent"]
+    return steps or [_message(e) for e in events if e["__typename"] == "RunFailureEvent"]
+
+
+def _message(event: dict) -> str:
+    """What a user wrote (a Failure's description), else the error, else the event's text."""
+    described = (event.get("failureMetadata") or {}).get("description")
+    error = (event.get("error") or {}).get("message")
+    return (described or error or event["message"]).strip()
 
 
 _LAUNCH = """
@@ -136,5 +236,23 @@ mutation($params: ExecutionParams!) {
   }
 }"""
 
-_STATUS = """
-query($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }"""
+_PROGRESS = """
+query($runId: ID!, $cursor: String) {
+  runOrError(runId: $runId) {
+    ... on Run { status }
+    ... on RunNotFoundError { message }
+    ... on PythonError { message }
+  }
+  logsForRun(runId: $runId, afterCursor: $cursor) {
+    ... on EventConnection {
+      cursor
+      hasMore
+      events {
+        __typename
+        ... on MessageEvent { stepKey message }
+        ... on ExecutionStepFailureEvent { error { message } failureMetadata { description } }
+        ... on RunFailureEvent { error { message } }
+      }
+    }
+  }
+}"""

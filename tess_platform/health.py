@@ -4,32 +4,34 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 
 from .targets import Endpoint
 
 CHECK_USER = "tess-check"
+HTTP_TIMEOUT = 30  # seconds for one request: a loaded hub answers slowly, not wrongly
 
 
 @dataclass
 class CheckResult:
     passed: bool
     description: str
-    details: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def _api(endpoint: Endpoint, method: str, path: str, **kw) -> requests.Response:
     headers = {"Authorization": f"token {endpoint.api_token}"}
     return requests.request(
-        method, f"{endpoint.url}hub/api/{path}", headers=headers, timeout=10, **kw
+        method, f"{endpoint.url}hub/api/{path}", headers=headers, timeout=HTTP_TIMEOUT, **kw
     )
 
 
 def hub_healthy(endpoint: Endpoint) -> CheckResult:
     """The hub answers /hub/health and, with the service token, its REST API."""
     try:
-        health = requests.get(f"{endpoint.url}hub/health", timeout=10)
+        health = requests.get(f"{endpoint.url}hub/health", timeout=HTTP_TIMEOUT)
         if health.status_code != 200:
             return CheckResult(False, f"/hub/health answered {health.status_code}")
         info = _api(endpoint, "GET", "")
@@ -65,7 +67,7 @@ def server_spawns(endpoint: Endpoint, timeout: float = 120.0) -> CheckResult:
             status = requests.get(
                 f"{endpoint.url.rstrip('/')}{server['url']}api/status",
                 headers={"Authorization": f"token {endpoint.api_token}"},
-                timeout=10,
+                timeout=HTTP_TIMEOUT,
             )
             _expect(status, (200,), "reach the server's API")
         finally:

@@ -181,11 +181,10 @@ class Platform:
         the revision it ran before (prod: users never stay on an unverified hub)."""
         before = [r for r in self.target.history(release) if r.status == "deployed"]
         outcome = self.deploy(snapshot, release, image, log)
-        endpoint = self.endpoint(release)
         failed = [
             f"{name}: {result.description}"
-            for name, check in health.CHECKS.items()
-            if not (result := check(endpoint)).passed
+            for name in health.CHECKS
+            if not (result := self.check(release, name, outcome.release_hash)).passed
         ]
         if not failed:
             return outcome
@@ -200,6 +199,28 @@ class Platform:
             f"{outcome.deployed.revision} ({'; '.join(failed)}); rolled back to "
             f"revision {before[-1].revision}, serving as revision {back.revision}"
         )
+
+    def check(self, release: Release, name: str, deployed_hash: str | None) -> health.CheckResult:
+        """Run one of the release checks against what serves, and say what it found serving
+        (revision, release_hash, git_sha): the verification record takes a check as evidence
+        only about the deploy it found. hub_healthy also fails on drift from `deployed_hash`,
+        the release_hash the pipeline last deployed."""
+        serving = self.target.serving(release)
+        found = (
+            {
+                "revision": serving.revision,
+                "release_hash": serving.record.get("release_hash", ""),
+                "git_sha": serving.record.get("git_sha", ""),
+            }
+            if serving
+            else {}
+        )
+        if name == "hub_healthy":
+            drift = self.target.drift(release, deployed_hash)
+            if drift:
+                return health.CheckResult(False, f"drift: {drift}", {"drift": drift, **found})
+        result = health.CHECKS[name](self.endpoint(release))
+        return health.CheckResult(result.passed, result.description, {**result.details, **found})
 
     def endpoint_for(self, release: Release, merged: Merged) -> Endpoint:
         """Where a release with these values answers, and the pipeline's service token."""

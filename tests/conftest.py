@@ -192,6 +192,18 @@ class Site:
             instance=self.instance, tags=tags or {}, raise_on_error=False, **kw
         )
 
+    def execute(self, request, job: str | None = None):
+        """Run a sensor's RunRequest as the daemon would: its job, exactly its selection."""
+        from tess_platform.definitions import defs
+
+        selected = defs.resolve_job_def(request.job_name or job).get_subset(
+            asset_selection=set(request.asset_selection or ()),
+            asset_check_selection=set(request.asset_check_keys or ()),
+        )
+        return selected.execute_in_process(
+            instance=self.instance, tags=request.tags, raise_on_error=False
+        )
+
     def latest(self, key):
         event = self.instance.get_latest_materialization_event(key)
         return event.asset_materialization if event else None

@@ -213,7 +213,6 @@ def test_without_infra_outputs_a_deploy_says_what_to_do(aws):
 
 def test_the_s3_lock_makes_a_second_deploy_wait(moto_url, monkeypatch):
     import threading
-    import time
 
     from tess_platform.backends.aws.lock import s3_lock
 
@@ -221,7 +220,11 @@ def test_the_s3_lock_makes_a_second_deploy_wait(moto_url, monkeypatch):
         monkeypatch.setenv(key, "testing")
     session = boto3.Session(region_name=REGION)
     session.client("s3", endpoint_url=moto_url).create_bucket(Bucket="tess-state")
-    order, waited, inside = [], [], threading.Event()
+    order, waited, inside, second_waits = [], [], threading.Event(), threading.Event()
+
+    def wait_noted(name):
+        waited.append(name)
+        second_waits.set()
 
     def deploy(name, hold):
         with s3_lock(
@@ -230,18 +233,19 @@ def test_the_s3_lock_makes_a_second_deploy_wait(moto_url, monkeypatch):
             "locks/staging",
             REGION,
             moto_url,
-            on_wait=lambda: waited.append(name),
+            on_wait=lambda: wait_noted(name),
             poll=0.05,
         ):
             order.append(f"{name} in")
             inside.set()
-            time.sleep(hold)
+            if hold:  # held until the second deploy found it taken, however slow the machine
+                second_waits.wait(30)
             order.append(f"{name} out")
 
-    first = threading.Thread(target=deploy, args=("first", 0.5))
+    first = threading.Thread(target=deploy, args=("first", True))
     first.start()
     assert inside.wait(30)
-    deploy("second", 0)
+    deploy("second", False)
     first.join()
     assert order == ["first in", "first out", "second in", "second out"]
     assert waited == ["second"]

@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, Site, stop_everything
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 
 DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
@@ -120,3 +121,91 @@ def test_the_backend_lock_serializes_deploys_that_bypass_the_queue(daemon_site, 
     spans.sort()
     assert spans[1][0] >= spans[0][1]  # the second run's steps all after the first run's
     assert Path(daemon_site.home / "locks" / "staging.lock").exists()
+
+
+def wait_failed(site, run_id: str, timeout: float = 120) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while site.instance.get_run_by_id(run_id).status != DagsterRunStatus.FAILURE:
+        assert time.monotonic() < deadline, f"run {run_id} was never marked failed"
+        time.sleep(1)
+    return [e.message for e in site.instance.all_logs(run_id)]
+
+
+def test_run_monitoring_fails_a_run_whose_worker_died_with_nobody_watching(daemon_site):
+    """A run worker gone while its code server is gone too (dagster dev killed, a reboot): the
+    run would stay STARTED for ever, holding its queue slot; run monitoring ends it."""
+    from dagster._core.events import EngineEventData  # the event Dagster writes at start
+
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    run_id = str(uuid.uuid4())
+    run = daemon_site.instance.add_run(
+        DagsterRun(
+            job_name="deploy_staging",
+            run_id=run_id,
+            status=DagsterRunStatus.STARTED,
+            tags={"tess/env": "staging"},
+        )
+    )
+    daemon_site.instance.report_engine_event(
+        f"Started process for run (pid: {worker.pid}).", run, EngineEventData.in_process(worker.pid)
+    )
+    time.sleep(8)  # a live worker: monitoring leaves the run alone
+    assert daemon_site.instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
+    worker.kill()
+    worker.wait()
+    messages = wait_failed(daemon_site, run_id)
+    assert any(f"the run worker (pid {worker.pid}) is gone" in m for m in messages)
+
+
+def newest_run(site, job):
+    records = site.instance.get_run_records(RunsFilter(job_name=job), limit=1)
+    return records[0].dagster_run if records else None
+
+
+def wait_for_step(site, run_id, step_part, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        started = site.instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)
+        if any(step_part in (e.step_key or "") for e in started):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} never started a step {step_part}")
+
+
+@pytest.mark.parametrize(
+    "point",
+    ["staging__tess_public__values", "staging__tess_public__release", "server_spawns"],
+)
+def test_a_run_killed_with_sigkill_is_marked_failed_and_the_next_run_completes(daemon_site, point):
+    from sensors.launcher import worker
+    from tess_platform.backends.local.supervisor import Supervisor
+
+    site = daemon_site
+    site.repo.edit_yaml(
+        "hub_config/tess-public/common.yaml",
+        lambda d: d["cull"].update(timeout=d["cull"]["timeout"] + 60),
+    )
+    site.repo.commit(f"tess-public: cull later (killed at {point})")
+    before = {
+        r.dagster_run.run_id
+        for r in site.instance.get_run_records(RunsFilter(job_name="deploy_staging"))
+    }
+    launch(site, "deploy_staging")
+    deadline = time.monotonic() + 120
+    while (run := newest_run(site, "deploy_staging")) is None or run.run_id in before:
+        assert time.monotonic() < deadline, "the launched run never appeared"
+        time.sleep(0.2)
+    wait_for_step(site, run.run_id, point)
+    pid, _ = worker(site.instance, run.run_id)
+    os.kill(pid, signal.SIGKILL)
+
+    # the code server that started it (or, were it gone too, run monitoring) marks it failed
+    wait_failed(site, run.run_id)
+
+    launch(site, "deploy_staging")  # nothing retries it by itself; the operator launches again
+    records = wait_all(site, "deploy_staging", len(before) + 2)
+    assert records[0].dagster_run.status == DagsterRunStatus.SUCCESS
+    supervisor = Supervisor(site.home)
+    for release in ("tess-public-staging", "tess-private-staging"):
+        assert supervisor.status(release).running and supervisor.drift(release) is None
+    assert supervisor.current("tess-public-staging").record["git_sha"] == site.head("staging")

@@ -1,5 +1,5 @@
-"""Drift: a release changed outside the pipeline fails its check within one tick, and the
-next staging tick redeploys it."""
+"""Drift: a release changed outside the pipeline has its checks run again within one tick
+(a failing hub_healthy, in a real verify_releases run), and the next staging tick redeploys it."""
 
 import json
 
@@ -15,10 +15,21 @@ from tess_platform.definitions import defs
 
 def tick(site, sensor, cursor=None):
     context = build_sensor_context(instance=site.instance, cursor=cursor, definitions=defs)
-    data = sensor.evaluate_tick(context)
-    for event in data.asset_events:  # stored as the daemon stores them
-        site.instance.report_runless_asset_event(event)
-    return data
+    return sensor.evaluate_tick(context)
+
+
+def verify(site, expected_release: str) -> dict:
+    """One drift tick asks for exactly one verify run of the release's hub_healthy; run it."""
+    data = tick(site, release_drift_sensor)
+    (request,) = data.run_requests
+    assert request.job_name == "verify_releases" and request.asset_selection == []
+    assert [(k.asset_key.to_user_string(), k.name) for k in request.asset_check_keys] == [
+        (expected_release, "hub_healthy")
+    ]
+    result = site.execute(request)
+    assert result.success
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +37,7 @@ def deployed(site):
     first = tick(site, staging_branch_sensor)
     (request,) = first.run_requests
     assert site.run("deploy_staging", request.tags).success
-    return {"staging": first.cursor, "drift": None}
+    return {"staging": first.cursor}
 
 
 def redeploy(site, cursors, release_name):
@@ -45,16 +56,15 @@ def redeploy(site, cursors, release_name):
 
 def test_a_hub_gone_fails_its_check_and_is_redeployed(site, deployed):
     Supervisor(site.home).stop_hub("tess-public-staging")  # outside the pipeline
-    data = tick(site, release_drift_sensor, deployed["drift"])
-    (evaluation,) = data.asset_events
+    evaluation = verify(site, "staging/tess_public/release")
     assert (evaluation.asset_key, evaluation.check_name, evaluation.passed) == (
         AssetKey(["staging", "tess_public", "release"]),
         "hub_healthy",
         False,
     )
     assert evaluation.description == "drift: the hub process of revision 1 is not running"
-    deployed["drift"] = data.cursor
-    assert tick(site, release_drift_sensor, data.cursor).asset_events == []  # told once
+    told = tick(site, release_drift_sensor)  # told once: the record holds it now
+    assert told.run_requests == [] and told.skip_message.startswith("every release is verified")
     redeploy(site, deployed, "tess-public-staging")
     assert requests.get(site.url("tess-public") + "hub/health", timeout=10).ok
     assert Supervisor(site.home).current("tess-public-staging").revision == 2
@@ -67,20 +77,19 @@ def test_an_edited_config_fails_its_check_and_is_redeployed(site, deployed):
     data = json.loads((config / "config.json").read_text())
     data["Spawner"]["mem_limit"] = "64G"
     (config / "config.json").write_text(json.dumps(data))
-    drift = tick(site, release_drift_sensor, deployed["drift"])
-    (evaluation,) = drift.asset_events
+    evaluation = verify(site, "staging/tess_private/release")
     assert evaluation.description == (
         f"drift: revision {current.revision}'s config.json was edited outside the pipeline"
     )
-    deployed["drift"] = drift.cursor
     redeploy(site, deployed, "tess-private-staging")
     assert supervisor.current("tess-private-staging").revision == current.revision + 1
     assert supervisor.drift("tess-private-staging") is None
 
 
 def test_no_drift_is_a_skip(site, deployed):
-    data = tick(site, release_drift_sensor, deployed["drift"])
-    assert data.asset_events == [] and data.skip_message == "no drift"
+    data = tick(site, release_drift_sensor)
+    assert data.run_requests == []
+    assert data.skip_message == "every release is verified as it serves: no drift"
 
 
 def test_a_rollback_the_pipeline_made_is_not_drift(site, deployed):
@@ -91,6 +100,12 @@ def test_a_rollback_the_pipeline_made_is_not_drift(site, deployed):
         ),
     )
     sha = site.repo.commit("an authenticator that does not exist")
-    assert not site.run("deploy_staging", {"tess/git_sha": sha}).success  # rolled back
-    data = tick(site, release_drift_sensor, deployed["drift"])
-    assert data.asset_events == [] and data.skip_message == "no drift"
+    failed = site.run("deploy_staging", {"tess/git_sha": sha})
+    assert not failed.success  # rolled back: no drift, but its planned checks never ran
+    data = tick(site, release_drift_sensor)
+    (request,) = data.run_requests
+    assert request.run_key == f"verify:tess-public-staging:unexecuted:{failed.run_id}"
+    result = site.execute(request)  # the UI now shows the checks of what serves: passed
+    assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+    again = tick(site, release_drift_sensor)
+    assert again.run_requests == [] and again.skip_message.endswith("no drift")

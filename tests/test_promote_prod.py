@@ -11,17 +11,18 @@ import pytest
 import requests
 from conftest import check_results, failures
 from dagster import (
-    AssetCheckEvaluation,
     AssetKey,
     DagsterRun,
     DagsterRunStatus,
+    RunRequest,
     build_sensor_context,
 )
 
-from assets.history import latest_materialization
+from assets.keys import check_keys
 from sensors.prod import prod_branch_sensor
 from tess_platform.backends.local.supervisor import Supervisor
 from tess_platform.definitions import defs
+from tess_platform.releases import Release
 
 PUBLIC_STAGING = AssetKey(["staging", "tess_public", "release"])
 PUBLIC_PROD = AssetKey(["prod", "tess_public", "release"])
@@ -82,34 +83,43 @@ def test_refuses_a_sha_that_is_not_on_staging(site, verified):
     prod_untouched(site)
 
 
+def verify(site, release: str):
+    """Run a release's checks again, as the UI's 'Execute checks' does."""
+    keys = [k for k in check_keys(Release.parse(release))]
+    request = RunRequest(job_name="verify_releases", asset_selection=[], asset_check_keys=keys)
+    return site.execute(request)
+
+
 def test_refuses_when_a_staging_check_failed(site, verified):
-    record = latest_materialization(site.instance, PUBLIC_STAGING)
-    target = {
-        "storage_id": record.storage_id,
-        "run_id": record.run_id,
-        "timestamp": record.timestamp,
-    }
-
-    def report(passed):
-        from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-            AssetCheckEvaluationTargetMaterializationData,
-        )
-
-        site.instance.report_runless_asset_event(
-            AssetCheckEvaluation(
-                asset_key=PUBLIC_STAGING,
-                check_name="server_spawns",
-                passed=passed,
-                target_materialization_data=AssetCheckEvaluationTargetMaterializationData(**target),
-            )
-        )
-
-    report(False)
+    supervisor = Supervisor(site.home)
+    supervisor.stop_hub("tess-public-staging")  # the hub went away after staging verified it
+    assert not all(
+        e.passed for e in verify(site, "tess-public-staging").get_asset_check_evaluations()
+    )
     message = refusal(promote(site, **APPROVER))  # the default SHA: none is verified now
-    assert "staging has verified no SHA yet" in message
+    assert f"promote_prod refused {verified[:12]}" in message  # judged staging's head
+    assert (
+        "- staging/tess_public/release: check hub_healthy failed on revision 1: drift: the hub "
+        "process of revision 1 is not running: re-execute its checks"
+    ) in message
     message = refusal(promote(site, **APPROVER, **{"tess/git_sha": verified}))
-    assert "- staging/tess_public/release: check server_spawns failed on its deploy" in message
-    report(True)
+    assert "staging/tess_public/release: check hub_healthy failed on revision 1" in message
+    assert "tess_private" not in message
+    supervisor.start("tess-public-staging")
+    assert verify(site, "tess-public-staging").success  # re-executed: counts again
+    prod_untouched(site)
+
+
+def test_refuses_when_staging_fails_its_checks_right_before_prod_moves(site, verified):
+    Supervisor(site.home).stop_hub("tess-private-staging")  # after its checks last passed
+    message = refusal(promote(site, **APPROVER, **{"tess/git_sha": verified}))
+    assert (
+        "- staging/tess_private/release: check hub_healthy failed just now: drift: the hub "
+        "process of revision 1 is not running"
+    ) in message
+    evidence = site.instance.get_latest_materialization_event(PROMOTION)
+    assert evidence is None  # refused: no promotion recorded
+    Supervisor(site.home).start("tess-private-staging")
     prod_untouched(site)
 
 
@@ -151,6 +161,10 @@ def test_promotes_the_newest_verified_sha_with_stagings_artifacts(site, verified
     assert (run.tags["tess/git_sha"], run.tags["tess/env"]) == (docs, "prod")
     assert site.meta(PROMOTION, "approved_by") == "Ada Lovelace"
     assert site.meta(PROMOTION, "prod_branch_before") == "none"
+    evidence = site.meta(PROMOTION, "evidence")  # checked again right before prod moved
+    for deployment in ("tess_public", "tess_private"):
+        for check in ("hub_healthy", "server_spawns"):
+            assert f"| staging/{deployment}/release | {check} | pass: " in evidence
     for deployment in ("tess_public", "tess_private"):
         staging = AssetKey(["staging", deployment, "release"])
         prod = AssetKey(["prod", deployment, "release"])

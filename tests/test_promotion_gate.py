@@ -1,21 +1,27 @@
-"""The promotion gate on plain data: every refusal, and what passes."""
+"""The promotion gate on plain data: every refusal alone and all at once, and what passes."""
 
-from tess_platform.promotion import StagingRun, gate
+from tess_platform.promotion import gate
 from tess_platform.releases import Release
+from tess_platform.verification import Deploy, Evaluation, ReleaseRecord
 
 PUBLIC, PRIVATE = Release("tess-public", "staging"), Release("tess-private", "staging")
 SHA, OLD = "b" * 40, "a" * 40
 IMAGE = "tess-user-image:0123456789abcdef"
-PASSED = {"hub_healthy": True, "server_spawns": True}
 
 
-def staging(**changes) -> list[StagingRun]:
-    runs = {
-        PUBLIC: StagingRun(PUBLIC, SHA, "h-public", IMAGE, PASSED),
-        PRIVATE: StagingRun(PRIVATE, OLD, "h-private", IMAGE, PASSED),
+def record(release, sha, rhash, image=IMAGE, passed=("hub_healthy", "server_spawns"), failed=()):
+    deploy = Deploy(sha, rhash, image, revision=3, timestamp=100.0)
+    checks = {
+        name: Evaluation(name, name not in failed, rhash, 3, 101.0, description="it said so")
+        for name in (*passed, *failed)
     }
-    for release, run in changes.items():
-        runs[{"public": PUBLIC, "private": PRIVATE}[release]] = run
+    return ReleaseRecord(release, deploy, checks)
+
+
+def staging(**changes) -> list[ReleaseRecord]:
+    runs = {PUBLIC: record(PUBLIC, SHA, "h-public"), PRIVATE: record(PRIVATE, OLD, "h-private")}
+    for name, run in changes.items():
+        runs[{"public": PUBLIC, "private": PRIVATE}[name]] = run
     return list(runs.values())
 
 
@@ -37,14 +43,14 @@ def test_a_sha_staging_verified_passes_even_where_a_release_did_not_change_since
     assert verdict().open and verdict().refusals == []
 
 
-def test_no_approver():
-    assert verdict(approver=None).refusals == [
-        "no approver: launch promote_prod with the tag tess/approved_by=NAME"
-    ]
+def test_no_approver_or_only_whitespace():
+    expected = ["no approver: launch promote_prod with the tag tess/approved_by=NAME"]
+    assert verdict(approver=None).refusals == expected
+    assert verdict(approver=" \t ").refusals == expected
 
 
 def test_a_release_staging_does_not_run():
-    runs = staging(public=StagingRun(PUBLIC, OLD, "h-older", IMAGE, PASSED))
+    runs = staging(public=record(PUBLIC, OLD, "h-older"))
     assert verdict(runs).refusals == [
         "staging/tess_public/release: staging runs aaaaaaaaaaaa (release h-older), not what "
         "bbbbbbbbbbbb deploys (release h-public): deploy it to staging first"
@@ -52,35 +58,58 @@ def test_a_release_staging_does_not_run():
 
 
 def test_a_release_never_deployed():
-    assert verdict(staging(private=StagingRun(PRIVATE))).refusals == [
-        "staging/tess_private/release: never deployed"
+    assert verdict(staging(private=ReleaseRecord(PRIVATE, None))).refusals == [
+        "staging/tess_private/release: never deployed: merge to staging and let "
+        "staging_branch_sensor deploy it (or launch deploy_staging)"
     ]
 
 
 def test_failed_and_missing_checks():
-    runs = staging(public=StagingRun(PUBLIC, SHA, "h-public", IMAGE, {"hub_healthy": False}))
+    runs = staging(public=record(PUBLIC, SHA, "h-public", passed=(), failed=("hub_healthy",)))
+    what_next = "re-execute its checks (Dagster UI: the asset's Checks tab), or fix the hub"
     assert verdict(runs).refusals == [
-        "staging/tess_public/release: check hub_healthy failed on its deploy",
-        "staging/tess_public/release: check server_spawns did not run on its deploy",
+        "staging/tess_public/release: check hub_healthy failed on revision 3: it said so: "
+        f"{what_next} and deploy again",
+        "staging/tess_public/release: check server_spawns has not run on revision 3 since its "
+        f"deploy: {what_next} and deploy again",
     ]
 
 
 def test_values_that_do_not_validate_at_the_sha():
     refusals = verdict(desired={PUBLIC: None, PRIVATE: "h-private"}).refusals
-    assert refusals == ["staging/tess_public/release: its values at bbbbbbbbbbbb do not validate"]
+    assert refusals == [
+        "staging/tess_public/release: its values at bbbbbbbbbbbb do not validate: run "
+        "`tess-platform validate --sha bbbbbbbbbbbb` and fix what it names"
+    ]
 
 
 def test_an_image_other_than_the_one_staging_ran():
-    runs = staging(private=StagingRun(PRIVATE, OLD, "h-private", "tess-user-image:ffff", PASSED))
+    runs = staging(private=record(PRIVATE, OLD, "h-private", image="tess-user-image:ffff"))
     assert verdict(runs).refusals == [
         "staging/tess_private/release: ran image tess-user-image:ffff, but bbbbbbbbbbbb has "
-        f"{IMAGE}"
+        f"{IMAGE}: deploy bbbbbbbbbbbb to staging first"
     ]
 
 
 def test_prod_that_does_not_fast_forward_and_a_deploy_in_flight():
     assert verdict(fast_forwards=False, in_flight=["run-1"]).refusals == [
-        "a staging deploy of bbbbbbbbbbbb is still in flight (runs run-1): wait for it",
+        "a staging deploy of bbbbbbbbbbbb is still in flight (runs run-1): wait for it to "
+        "end, then promote again",
         "prod does not fast-forward to bbbbbbbbbbbb: bbbbbbbbbbbb is not a descendant of "
         "prod's head; merge prod into staging first",
+    ]
+
+
+def test_every_reason_at_once():
+    runs = staging(
+        public=record(PUBLIC, SHA, "h-public", passed=("hub_healthy",), failed=("server_spawns",)),
+        private=ReleaseRecord(PRIVATE, None),
+    )
+    refusals = verdict(runs, approver="", fast_forwards=False, in_flight=["run-1"]).refusals
+    assert [r.split(":")[0] for r in refusals] == [
+        "no approver",
+        "staging/tess_public/release",
+        "staging/tess_private/release",
+        "a staging deploy of bbbbbbbbbbbb is still in flight (runs run-1)",
+        "prod does not fast-forward to bbbbbbbbbbbb",
     ]

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tess_platform.backends.terraform import (
-    APPROVE_TAG,
     STATEFUL_TYPES,
     PlanSummary,
     Terraform,
@@ -22,6 +21,7 @@ from tess_platform.backends.terraform import (
     plan_digest,
     summarize,
 )
+from tess_platform.tags import APPROVE_DESTROY_TAG
 
 TERRAFORM = shutil.which("terraform")
 pytestmark = pytest.mark.skipif(TERRAFORM is None, reason="terraform is not installed")
@@ -163,7 +163,7 @@ def test_replacement_is_refused_unless_approved(mod: Module) -> None:
         check_stateful(summary, TEST_TYPES, approved=False)
     message = str(refused.value)
     assert "replace terraform_data.b" in message
-    assert f"re-run with the run tag {APPROVE_TAG}=true" in message
+    assert f"re-run with the run tag {APPROVE_DESTROY_TAG}=true" in message
     assert "terraform_data.a" not in message
 
     # the defaults are the AWS stateful types: terraform_data is not one of them

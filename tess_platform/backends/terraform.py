@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..tags import APPROVE_DESTROY_TAG
+
 # Destroying or replacing one of these loses data or takes every hub down.
 STATEFUL_TYPES = frozenset({"aws_eks_cluster", "aws_efs_file_system", "aws_ecr_repository"})
-APPROVE_TAG = "tess/approve_destroy"
 APPROVE_WORDS = frozenset({"true", "yes"})
 MIN_DIGEST_PREFIX = 12  # an approval may quote the digest's first characters only
 
@@ -209,8 +210,9 @@ def check_stateful(
         raise TerraformError(
             "the terraform plan would destroy or replace stateful resources, so it was not "
             f"applied:\n{listed}\n"
-            f"If this is intended, re-run with the run tag {APPROVE_TAG}=true "
-            f"(or {APPROVE_TAG}={summary.digest[:MIN_DIGEST_PREFIX]} to approve this plan only)."
+            f"If this is intended, re-run with the run tag {APPROVE_DESTROY_TAG}=true (or "
+            f"{APPROVE_DESTROY_TAG}={summary.digest[:MIN_DIGEST_PREFIX]} to approve this plan "
+            "only)."
         )
     return risky
 

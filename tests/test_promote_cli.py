@@ -1,0 +1,173 @@
+"""`tess-platform promote` and the README's `dagster job launch`, run as the README writes
+them, against a real `dagster dev` started as `tess-platform local up` starts it, with staging
+deployed by the staging sensor."""
+
+import os
+import re
+import subprocess
+import time
+
+import pytest
+from conftest import ROOT, Site, free_port, stop_everything
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunsFilter,
+    build_sensor_context,
+)
+
+from sensors.staging import staging_branch_sensor
+from tess_platform.dagster_dev import DagsterDev
+from tess_platform.definitions import defs
+
+DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+
+
+def readme_block(marker: str) -> str:
+    """The README's one bash block that holds `marker`, as written."""
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    (block,) = [b for b in blocks if marker in b]
+    return block
+
+
+# the walkthrough's line, as written (the tests add --dagster-port: 3000 may be taken here)
+PROMOTE = readme_block("tess-platform promote").strip().replace("Your Name", "Ada Lovelace")
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    """A platform whose `dagster dev` runs as after `local up`: its staging sensor starts
+    deploying the repository's staging branch at once. Stopped after, with every hub."""
+    site = Site(tmp_path_factory.mktemp("promote"))
+    site.env = {**os.environ, **site.env}
+    site.dagster = DagsterDev(site.home / "dagster", port=free_port())
+    try:
+        site.dagster.start(site.env)
+        site.instance = DagsterInstance.from_config(str(site.dagster.home))
+        yield site
+    finally:
+        site.dagster.stop()
+        stop_everything(site.home)
+
+
+@pytest.fixture(scope="module")
+def local(dev):
+    """The same, once the sensor's staging deploy has succeeded. The tests that need no
+    deployed staging come first and run beside it: prod runs queue apart from staging's."""
+    (run,) = settle(dev.instance, "deploy_staging", 1)
+    assert run.status == DagsterRunStatus.SUCCESS
+    assert run.tags["tess/git_sha"] == dev.head("staging")
+    return dev
+
+
+def settle(instance, job: str, count: int, timeout: float = 240) -> list:
+    """The runs of `job`, newest first, once there are `count` and all have ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = instance.get_runs(RunsFilter(job_name=job))
+        if len(runs) >= count and all(r.status in DONE for r in runs):
+            return runs
+        time.sleep(1)
+    raise AssertionError(f"{job}: {count} runs did not finish in {timeout:.0f} s")
+
+
+def shell(line: str, env: dict[str, str], port: int | None = None) -> subprocess.CompletedProcess:
+    """A README line run by bash in the checkout, as an operator pastes it."""
+    line += f" --dagster-port {port}" if port else ""
+    return subprocess.run(
+        ["bash", "-c", line], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_the_staging_sensor_says_how_to_create_a_missing_staging_branch(repo, tess_env):
+    # the fixture's repository has main only, as a fresh clone
+    context = build_sensor_context(cursor=None, definitions=defs)
+    skip = staging_branch_sensor.evaluate_tick(context).skip_message
+    assert skip == (
+        f"{repo.path} has no staging branch: create it with `git push {repo.path} "
+        "HEAD:staging` (or `git branch staging` in that repository); merges to it deploy staging"
+    )
+
+
+def test_an_approver_of_only_whitespace_is_refused_before_anything_launches(dev):
+    out = shell('.venv/bin/tess-platform promote --approver "  "', dev.env, dev.dagster.port)
+    assert out.returncode == 2
+    assert "argument --approver: must name who approves the promotion" in out.stderr
+    assert not dev.instance.get_runs(RunsFilter(job_name="promote_prod"))
+
+
+def test_promote_without_dagster_dev_says_to_run_local_up(dev, tmp_path):
+    out = shell(PROMOTE, {**dev.env, "TESS_LOCAL_HOME": str(tmp_path)})
+    assert out.returncode == 1
+    assert out.stderr == (
+        f"tess-platform: dagster dev is not running (DAGSTER_HOME {tmp_path / 'dagster'}): "
+        "run `tess-platform local up` first\n"
+    )
+
+
+def test_a_refusal_exits_1_with_its_reasons(dev):
+    elsewhere = dev.repo.commit("not merged to staging", branch=None)  # on main only
+    out = shell(f"{PROMOTE} --sha {elsewhere}", dev.env, dev.dagster.port)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"({dev.dagster.url}/runs/" in out.stdout
+    assert "  prod__promotion: FAILED: promote_prod refused" in out.stdout
+    outcome = out.stdout.split("promote_prod: FAILURE\n", 1)[1]
+    assert "refused" in outcome and elsewhere in outcome and "is not on branch staging" in outcome
+    assert "prod" not in dev.repo.git("branch", "--contains", elsewhere)
+
+
+def test_no_wait_prints_the_run_and_returns(dev):
+    out = shell(f"{PROMOTE} --no-wait --sha 0123456789ab", dev.env, dev.dagster.port)
+    assert out.returncode == 0, out.stderr
+    (line,) = out.stdout.splitlines()
+    run_id = line.split()[2]
+    assert line == f"promote_prod: run {run_id} ({dev.dagster.url}/runs/{run_id})"
+    assert dev.dagster.wait(run_id).status == "FAILURE"  # refused: no such commit
+    assert dev.instance.get_run_by_id(run_id).tags["tess/approved_by"] == "Ada Lovelace"
+
+
+def test_local_status_names_the_instance_and_the_launch_command(dev):
+    out = shell(".venv/bin/tess-platform local status", dev.env, dev.dagster.port)
+    assert out.returncode == 0, out.stderr
+    assert f"dagster dev:  {dev.dagster.url}\n" in out.stdout
+    assert f"DAGSTER_HOME: {dev.dagster.home}\n" in out.stdout
+    assert (
+        f"  DAGSTER_HOME={dev.dagster.home} {ROOT}/.venv/bin/dagster job launch "
+        f"-w {ROOT}/workspace.yaml -j promote_prod --tags "
+        """'{"tess/approved_by": "NAME"}'\n"""
+    ) in out.stdout
+
+
+def test_the_readmes_dagster_job_launch_runs_under_the_daemon(dev, tmp_path):
+    # without TESS_LOCAL_HOME, as on a fresh machine: its default under $HOME
+    fake_home = tmp_path / "user"
+    (fake_home / ".local/share").mkdir(parents=True)
+    (fake_home / ".local/share/tess-platform").symlink_to(dev.home)
+    env = {k: v for k, v in dev.env.items() if k != "TESS_LOCAL_HOME"} | {"HOME": str(fake_home)}
+    # a SHA the gate refuses at once: the run's path through the queue is the same
+    elsewhere = dev.repo.commit("not merged to staging either", branch=None)
+    line = readme_block("-j promote_prod").replace('"NAME"', '"Grace Hopper"')
+    out = shell(line.replace('"SHA"', f'"{elsewhere}"'), env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    latest = settle(dev.instance, "promote_prod", 1)[0]
+    assert latest.tags["tess/approved_by"] == "Grace Hopper"
+    assert latest.tags["tess/git_sha"] == elsewhere
+    assert latest.status == DagsterRunStatus.FAILURE  # run by dagster dev's daemon: refused
+    (failed,) = dev.instance.all_logs(latest.run_id, of_type=DagsterEventType.STEP_FAILURE)
+    error = failed.dagster_event.event_specific_data.error.message
+    assert f"{elsewhere} is not on branch staging" in error
+
+
+def test_promote_follows_the_run_and_moves_prod(local):
+    out = shell(PROMOTE, local.env, local.dagster.port)
+    assert out.returncode == 0, out.stdout + out.stderr
+    first, *progress, outcome = out.stdout.splitlines()
+    run_id = first.split()[2]
+    assert first == f"promote_prod: run {run_id} ({local.dagster.url}/runs/{run_id})"
+    assert "  prod__promotion: started" in progress
+    assert "  prod__promotion: succeeded" in progress
+    assert "  prod__tess_public__release: succeeded" in progress
+    assert outcome == "promote_prod: SUCCESS"
+    assert local.head("prod") == local.head("staging")
+    assert local.instance.get_run_by_id(run_id).tags["tess/approved_by"] == "Ada Lovelace"

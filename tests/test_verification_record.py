@@ -1,0 +1,82 @@
+"""The verification record after a failure, on a real repository, instance and hubs: what an
+operator sees after a bad commit, its revert, and a promotion with no SHA given."""
+
+import pytest
+from conftest import failures
+from dagster import AssetCheckKey, AssetKey, build_sensor_context
+
+from assets.history import record
+from sensors.drift import release_drift_sensor
+from sensors.staging import staging_branch_sensor
+from tess_platform.definitions import defs
+from tess_platform.releases import Release
+
+PUBLIC, PRIVATE = Release("tess-public", "staging"), Release("tess-private", "staging")
+
+
+def tick(site, sensor, cursor=None):
+    context = build_sensor_context(instance=site.instance, cursor=cursor, definitions=defs)
+    return sensor.evaluate_tick(context)
+
+
+def latest_rows(site, release: Release) -> dict[str, str]:
+    """What the UI shows for each check of a release: the status of its latest execution."""
+    keys = [
+        AssetCheckKey(AssetKey(["staging", release.key, "release"]), name)
+        for name in ("hub_healthy", "server_spawns")
+    ]
+    rows = site.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    return {key.name: rows[key].status.value for key in keys}
+
+
+@pytest.fixture(scope="module")
+def story(site):
+    """Staging deployed; then a bad YAML commit, deployed by the whole job (it fails)."""
+    assert site.run("deploy_staging").success
+    good = site.head("staging")
+    site.repo.write("hub_config/tess-public/common.yaml", "cull: {timeout: [600\n")
+    bad = site.repo.commit("tess-public: a YAML typo")
+    failed = site.run("deploy_staging", {"tess/git_sha": bad})
+    return {"good": good, "bad": bad, "failed": failed}
+
+
+def test_a_failed_run_names_the_file_and_deploys_nothing(site, story):
+    assert not story["failed"].success
+    message = failures(story["failed"])["staging__tess_public__values"]
+    assert "hub_config/tess-public/common.yaml" in message
+    assert record(site.instance, PUBLIC).deployed.git_sha == story["good"]
+
+
+def test_the_hub_the_run_never_reached_keeps_its_evidence(site, story):
+    # tess-public's release step never ran: its checks were planned and never executed
+    assert latest_rows(site, PUBLIC) == {"hub_healthy": "PLANNED", "server_spawns": "PLANNED"}
+    public = record(site.instance, PUBLIC)
+    assert public.verified and public.deployed.git_sha == story["good"]
+    # tess-private did not change at the bad SHA: its step ran, found it serving, checked it
+    assert latest_rows(site, PRIVATE) == {"hub_healthy": "SUCCEEDED", "server_spawns": "SUCCEEDED"}
+    assert record(site.instance, PRIVATE).verified
+
+
+def test_checks_a_run_never_executed_are_run_again_so_the_ui_shows_the_truth(site, story):
+    data = tick(site, release_drift_sensor)
+    (request,) = data.run_requests
+    assert request.run_key == f"verify:tess-public-staging:unexecuted:{story['failed'].run_id}"
+    assert site.execute(request).success
+    assert latest_rows(site, PUBLIC) == {"hub_healthy": "SUCCEEDED", "server_spawns": "SUCCEEDED"}
+    assert tick(site, release_drift_sensor).run_requests == []
+
+
+def test_after_the_revert_nothing_redeploys_and_promotion_needs_no_sha(site, story):
+    site.repo.git("revert", "--no-edit", story["bad"])
+    site.repo.git("branch", "-f", "staging", "HEAD")
+    revert = site.head("staging")
+    data = tick(site, staging_branch_sensor)
+    assert data.run_requests == []
+    assert data.skip_message == (
+        f"staging at {revert[:12]}: every release already runs what it wants"
+    )
+    result = site.run("promote_prod", {"tess/approved_by": "Ada Lovelace"})
+    assert result.success, failures(result)
+    assert site.head("prod") == revert  # the newest SHA staging verified: the revert
+    evidence = site.meta(AssetKey(["prod", "promotion"]), "evidence")
+    assert evidence.count("| pass: ") == 4
