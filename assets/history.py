@@ -4,14 +4,15 @@ sensors and the drift logic read (tess_platform.verification decides what counts
 from dagster import AssetKey, DagsterEventType, DagsterRunStatus, EventLogRecord, RunsFilter
 
 from tess_platform.releases import Release
-from tess_platform.verification import Deploy, Evaluation, ReleaseRecord, release_record
+from tess_platform.verification import (
+    HISTORY_DEPTH,
+    Deploy,
+    Evaluation,
+    ReleaseRecord,
+    release_record,
+)
 
 from .keys import PROMOTION, check_keys, release_key
-
-# check executions read per check: planned rows of runs that never reached the hub come
-# first, so this bounds how many such runs in a row the record looks past
-HISTORY_DEPTH = 50
-
 
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,

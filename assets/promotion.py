@@ -152,7 +152,16 @@ def promotion(context: AssetExecutionContext, platform: PlatformResource) -> Mat
     def check_release(release: Release) -> dict[str, CheckResult]:
         return {name: core.check(release, name, hashes.get(release)) for name in CHECKS}
 
-    with ThreadPoolExecutor() as pool:  # the hubs are checked side by side
+    # under staging's lock: no staging deploy or check runs meanwhile; the hubs side by side
+    with (
+        core.target.env_lock(
+            STAGING,
+            on_wait=lambda: context.log.info(
+                "a staging deploy or check holds the staging lock; waiting for it"
+            ),
+        ),
+        ThreadPoolExecutor() as pool,
+    ):
         found = dict(zip(hashes, pool.map(check_release, hashes), strict=True))
     evidence = MetadataValue.md(_evidence_table(found, checked_at, image))
     stale = fresh_refusals(desired, found)

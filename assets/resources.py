@@ -12,13 +12,16 @@ from tess_platform.tags import ENV_TAG, SHA_TAG
 
 
 def run_environments(run) -> list[str]:
-    """The environments a run deploys: its `tess/env` tag, else those of the assets it
-    materializes (a UI materialization carries no tag)."""
+    """The environments a run deploys or checks: its `tess/env` tag, else those of the assets
+    it materializes and of the checks it runs (a UI materialization or check carries no tag).
+    A check runs under its environment's lock: a check user's server never races a deploy,
+    nor another check of the same hub."""
     if run is None:
         return []
     if run.tags.get(ENV_TAG):
         return [run.tags[ENV_TAG]]
-    return sorted({key.path[0] for key in run.asset_selection or ()} & {STAGING, PROD})
+    keys = [*(run.asset_selection or ()), *(k.asset_key for k in run.asset_check_selection or ())]
+    return sorted({key.path[0] for key in keys} & {STAGING, PROD})
 
 
 class PlatformResource(ConfigurableResource):

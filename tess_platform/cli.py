@@ -25,6 +25,7 @@ from .settings import SettingsError
 from .tags import APPROVER_TAG, SHA_TAG
 from .targets import DeployError
 from .values import ValuesError
+from .verification import summary
 
 USER_ERRORS = (
     ValuesError,
@@ -113,6 +114,8 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
             status = supervisor.status(name)
             state = f"running (pid {status.pid})" if status.running else "stopped"
             print(f"{name}: revision {status.revision}, {state}, {status.url}")
+            if proc:  # the verification record, as Dagster holds it
+                print(f"  {summary(dagster.record(Release.parse(name)), status.revision)}")
             if name.startswith("tess-private"):
                 print(
                     f"  password: key hub.config.SharedPasswordAuthenticator.user_password "

@@ -21,6 +21,16 @@ from pathlib import Path
 import psutil
 import requests
 
+from .health import CHECKS
+from .releases import Release
+from .verification import (
+    HISTORY_DEPTH,
+    Deploy,
+    Evaluation,
+    ReleaseRecord,
+    release_record,
+)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = REPO_ROOT / "workspace.yaml"
 LOCATION = "tess-platform"  # workspace.yaml
@@ -164,6 +174,47 @@ class DagsterDev:
             raise DagsterDevError(f"could not launch {job}: {data}")
         return data["run"]["runId"]
 
+    def record(self, release: Release) -> ReleaseRecord:
+        """The release's verification record, read over the UI's API as the Dagster layer reads
+        it from the instance; tess_platform.verification decides what counts."""
+        key = {"path": [release.env, release.key, "release"]}
+        asset = self._query(_DEPLOYED, {"key": key})["assetOrError"]
+        found = asset.get("assetMaterializations") or []
+        if not found:
+            return release_record(release, None, [])
+        meta = _entries(found[0]["metadataEntries"])
+        deployed = Deploy(
+            git_sha=meta.get("git_sha") or None,
+            release_hash=meta.get("release_hash", ""),
+            image=meta.get("image") or None,
+            revision=meta.get("revision"),
+            timestamp=int(found[0]["timestamp"]) / 1000,  # milliseconds, as a string
+            run_id=found[0]["runId"],
+        )
+        evaluations = []
+        for name in CHECKS:
+            executions = self._query(_CHECKS, {"key": key, "check": name, "limit": HISTORY_DEPTH})[
+                "assetCheckExecutions"
+            ]
+            for execution in executions:
+                evaluation = execution["evaluation"]
+                if evaluation is None:  # planned, never executed
+                    continue
+                found_meta = _entries(evaluation["metadataEntries"])
+                evaluations.append(
+                    Evaluation(
+                        check=name,
+                        passed=evaluation["success"],
+                        release_hash=found_meta.get("release_hash") or None,
+                        revision=found_meta.get("revision"),
+                        timestamp=evaluation["timestamp"],
+                        run_id=execution["runId"],
+                        description=evaluation["description"] or "",
+                        drift=found_meta.get("drift", ""),
+                    )
+                )
+        return release_record(release, deployed, evaluations)
+
     def wait(
         self,
         run_id: str,
@@ -256,3 +307,34 @@ query($runId: ID!, $cursor: String) {
     }
   }
 }"""
+
+
+def _entries(entries: list[dict]) -> dict:
+    """Metadata entries as label -> value (text, int or float)."""
+    out = {}
+    for entry in entries:
+        for field in ("text", "intValue", "floatValue"):
+            if entry.get(field) is not None:
+                out[entry["label"]] = entry[field]
+    return out
+
+
+_ENTRIES = """metadataEntries { label
+  ... on TextMetadataEntry { text }
+  ... on IntMetadataEntry { intValue }
+  ... on FloatMetadataEntry { floatValue } }"""
+
+_DEPLOYED = (
+    """query($key: AssetKeyInput!) { assetOrError(assetKey: $key) {
+  ... on Asset { assetMaterializations(limit: 1) { timestamp runId """
+    + _ENTRIES
+    + """ } } } }"""
+)
+
+_CHECKS = (
+    """query($key: AssetKeyInput!, $check: String!, $limit: Int!) {
+  assetCheckExecutions(assetKey: $key, checkName: $check, limit: $limit) {
+    runId evaluation { timestamp success description """
+    + _ENTRIES
+    + """ } } }"""
+)

@@ -10,9 +10,14 @@ re-executed later (from the UI, by the drift sensor, by promote_prod) counts as 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from .health import CHECKS
 from .releases import Release
+
+# check executions read per check: planned rows of runs that never reached the hub come
+# first, so this bounds how many such runs in a row the record looks past
+HISTORY_DEPTH = 50
 
 
 @dataclass(frozen=True)
@@ -121,3 +126,25 @@ def needs_verification(
             f"deploy:{deployed.run_id}:{deployed.timestamp:.3f}",
         )
     return None
+
+
+def summary(record: ReleaseRecord, serving: int | None) -> str:
+    """One line for an operator: what the record says of a release, against the revision
+    that serves (`local status`)."""
+    deployed = record.deployed
+    if deployed is None:
+        return "record: never deployed by the pipeline"
+    what = f"revision {deployed.revision} ({(deployed.git_sha or '?')[:12]})"
+    if record.verified:
+        line = f"verified: {what}: " + ", ".join(
+            f"{name} passed {_ago(e.timestamp)}" for name, e in record.checks.items()
+        )
+    else:
+        line = f"not verified: {what}: " + "; ".join(record.unverified())
+    if serving != deployed.revision:
+        line += f"; but revision {serving} serves: drift, which release_drift_sensor checks"
+    return line
+
+
+def _ago(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("at %Y-%m-%d %H:%M:%S UTC")

@@ -23,6 +23,14 @@ def daemon_site(tmp_path_factory):
     site = Site(tmp_path_factory.mktemp("daemon"))
     shutil.copy(ROOT / "dagster.yaml", site.dagster_home / "dagster.yaml")
     env = {**os.environ, **site.env, "DAGSTER_HOME": str(site.dagster_home)}
+    for sensor in ("staging_branch_sensor", "release_drift_sensor"):  # runs here are launched
+        subprocess.run(  # by hand: no sensor launches its own beside them
+            [str(ROOT / ".venv/bin/dagster"), "sensor", "stop", "-w", "workspace.yaml", sensor],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     with open(site.dagster_home / "daemon.log", "wb") as log:
         daemon = subprocess.Popen(
             [str(ROOT / ".venv/bin/dagster-daemon"), "run", "-w", "workspace.yaml"],

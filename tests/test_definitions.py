@@ -3,7 +3,7 @@
 import subprocess
 from pathlib import Path
 
-from dagster import AssetKey
+from dagster import AssetCheckKey, AssetKey
 
 from tess_platform.definitions import defs
 
@@ -122,11 +122,14 @@ def test_a_run_locks_the_environments_it_deploys_even_without_a_tag():
 
     from assets.resources import run_environments
 
-    def run(tags=None, keys=()):
+    def run(tags=None, keys=(), checks=()):
         return DagsterRun(
             job_name="__ASSET_JOB",
             tags=tags or {},
             asset_selection=frozenset(AssetKey(k.split("/")) for k in keys),
+            asset_check_selection=frozenset(
+                AssetCheckKey(AssetKey(k.split("/")), "server_spawns") for k in checks
+            ),
         )
 
     assert run_environments(run({"tess/env": "prod"})) == ["prod"]
@@ -138,3 +141,4 @@ def test_a_run_locks_the_environments_it_deploys_even_without_a_tag():
         "staging",
     ]
     assert run_environments(run(keys=["infra/efs"])) == []
+    assert run_environments(run(checks=["prod/tess_public/release"])) == ["prod"]

@@ -127,7 +127,8 @@ def test_no_wait_prints_the_run_and_returns(dev):
     assert dev.instance.get_run_by_id(run_id).tags["tess/approved_by"] == "Ada Lovelace"
 
 
-def test_local_status_names_the_instance_and_the_launch_command(dev):
+def test_local_status_names_the_instance_the_launch_command_and_the_record(local):
+    dev = local  # staging deployed and checked: its record is complete
     out = shell(".venv/bin/tess-platform local status", dev.env, dev.dagster.port)
     assert out.returncode == 0, out.stderr
     assert f"dagster dev:  {dev.dagster.url}\n" in out.stdout
@@ -137,6 +138,12 @@ def test_local_status_names_the_instance_and_the_launch_command(dev):
         f"-w {ROOT}/workspace.yaml -j promote_prod --tags "
         """'{"tess/approved_by": "NAME"}'\n"""
     ) in out.stdout
+    # the verification record of each staging hub, which agrees with the revision serving
+    for name in ("tess-public-staging", "tess-private-staging"):
+        found = re.search(rf"^{name}: revision (\d+), running .*\n  (.*)$", out.stdout, re.M)
+        assert found, out.stdout
+        assert found[2].startswith(f"verified: revision {found[1]} (")
+        assert "hub_healthy passed at" in found[2] and "but revision" not in found[2]
 
 
 def test_the_readmes_dagster_job_launch_runs_under_the_daemon(dev, tmp_path):

@@ -2,7 +2,13 @@
 that serves, and when the record needs the checks run again."""
 
 from tess_platform.releases import Release
-from tess_platform.verification import Deploy, Evaluation, needs_verification, release_record
+from tess_platform.verification import (
+    Deploy,
+    Evaluation,
+    needs_verification,
+    release_record,
+    summary,
+)
 
 PUBLIC = Release("tess-public", "staging")
 DEPLOY = Deploy("b" * 40, "h-new", "img", revision=4, timestamp=100.0, run_id="deploy-run")
@@ -84,3 +90,21 @@ def test_drift_already_told_is_not_asked_again():
     )
     assert needs_verification(told, "gone", []) is None
     assert needs_verification(told, "edited", []).reason == "drift: edited"
+
+
+def test_the_line_local_status_prints():
+    verified = release_record(
+        PUBLIC, DEPLOY, [ev("hub_healthy", True, 101), ev("server_spawns", True, 102)]
+    )
+    assert summary(verified, 4) == (
+        "verified: revision 4 (bbbbbbbbbbbb): hub_healthy passed at 1970-01-01 00:01:41 UTC, "
+        "server_spawns passed at 1970-01-01 00:01:42 UTC"
+    )
+    assert summary(release_record(PUBLIC, DEPLOY, []), 5) == (
+        "not verified: revision 4 (bbbbbbbbbbbb): check hub_healthy has not run on revision 4 "
+        "since its deploy; check server_spawns has not run on revision 4 since its deploy; but "
+        "revision 5 serves: drift, which release_drift_sensor checks"
+    )
+    assert summary(release_record(PUBLIC, None, []), None) == (
+        "record: never deployed by the pipeline"
+    )
