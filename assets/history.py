@@ -84,6 +84,17 @@ def executions(instance, release: Release) -> tuple[list[Evaluation], list[str]]
     return evaluations, unexecuted
 
 
+def failed_since_deploy(instance, release: Release) -> bool:
+    """Whether a run planned to deploy the release after its last successful deploy and
+    failed (the UI shows the release "Failed" until it is materialized again)."""
+    planned = instance.get_latest_planned_materialization_info(release_key(release))
+    done = latest_materialization(instance, release_key(release))
+    if planned is None or (done is not None and done.storage_id > planned.storage_id):
+        return False
+    run = instance.get_run_by_id(planned.run_id)
+    return run is not None and run.status == DagsterRunStatus.FAILURE
+
+
 def record(instance, release: Release) -> ReleaseRecord:
     evaluations, _ = executions(instance, release)
     return release_record(release, deployed(instance, release), evaluations)

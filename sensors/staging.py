@@ -12,7 +12,7 @@ from dagster import (
     sensor,
 )
 
-from assets.history import deployed_hash, in_flight, unhandled_drift
+from assets.history import deployed_hash, failed_since_deploy, in_flight, unhandled_drift
 from assets.keys import check_keys, release_key, upstream_keys
 from tess_platform.platform import STAGING, Platform
 from tess_platform.releases import Release, all_releases
@@ -55,6 +55,16 @@ def staging_branch_sensor(context: SensorEvaluationContext) -> SensorResult | Sk
         if wanted is None or wanted != deployed_hash(context.instance, r)
     ]
     differing += [r for r in drifted if r not in differing]
+    # a release whose last run failed shows "Failed" in the UI until it is materialized again:
+    # a merge it does not change (a revert) records it at once, a no-op for its hub
+    refreshed = [
+        r
+        for r in desired
+        if head != cursor.get("sha")
+        and r not in differing
+        and failed_since_deploy(context.instance, r)
+    ]
+    differing += refreshed
     new_cursor = json.dumps({"sha": head, "drift_handled": sorted(handled | set(drifted.values()))})
     if not differing:
         return SensorResult(
@@ -62,7 +72,15 @@ def staging_branch_sensor(context: SensorEvaluationContext) -> SensorResult | Sk
             cursor=new_cursor,
         )
     run_key = head if head != cursor.get("sha") else f"{head}:drift:{min(drifted.values())}"
-    context.log.info(f"staging at {head[:12]}: deploying {', '.join(r.name for r in differing)}")
+    context.log.info(
+        f"staging at {head[:12]}: deploying {', '.join(r.name for r in differing)}"
+        + (
+            f" ({', '.join(r.name for r in refreshed)}: its last run failed; it already runs "
+            "what it wants, so it is recorded again without a restart)"
+            if refreshed
+            else ""
+        )
+    )
     return SensorResult(
         run_requests=[selection_request(head, run_key, differing)], cursor=new_cursor
     )

@@ -5,9 +5,10 @@ import pytest
 from conftest import failures
 from dagster import AssetCheckKey, AssetKey, build_sensor_context
 
-from assets.history import record
+from assets.history import failed_since_deploy, record
 from sensors.drift import release_drift_sensor
 from sensors.staging import staging_branch_sensor
+from tess_platform.backends.local.supervisor import Supervisor
 from tess_platform.definitions import defs
 from tess_platform.releases import Release
 
@@ -66,15 +67,33 @@ def test_checks_a_run_never_executed_are_run_again_so_the_ui_shows_the_truth(sit
     assert tick(site, release_drift_sensor).run_requests == []
 
 
-def test_after_the_revert_nothing_redeploys_and_promotion_needs_no_sha(site, story):
+def test_after_the_revert_the_failed_release_is_recorded_again_without_a_restart(site, story):
+    supervisor = Supervisor(site.home)
+    serving = supervisor.current("tess-public-staging").revision
+    assert failed_since_deploy(site.instance, PUBLIC)  # the UI shows it "Failed"
     site.repo.git("revert", "--no-edit", story["bad"])
     site.repo.git("branch", "-f", "staging", "HEAD")
     revert = site.head("staging")
     data = tick(site, staging_branch_sensor)
-    assert data.run_requests == []
-    assert data.skip_message == (
-        f"staging at {revert[:12]}: every release already runs what it wants"
-    )
+    (request,) = data.run_requests  # tess-public only: its last run failed
+    assert {k.to_user_string() for k in request.asset_selection} >= {
+        "staging/tess_public/values",
+        "staging/tess_public/release",
+    }
+    assert "staging/tess_private/release" not in {
+        k.to_user_string() for k in request.asset_selection
+    }
+    result = site.execute(request, job="deploy_staging")
+    assert result.success, failures(result)
+    assert not failed_since_deploy(site.instance, PUBLIC)
+    assert record(site.instance, PUBLIC).deployed.git_sha == revert
+    assert supervisor.current("tess-public-staging").revision == serving  # not restarted
+    again = tick(site, staging_branch_sensor, data.cursor)
+    assert again.run_requests == [] and again.skip_message.startswith("nothing moved")
+
+
+def test_promotion_needs_no_sha_after_the_revert(site, story):
+    revert = site.head("staging")
     result = site.run("promote_prod", {"tess/approved_by": "Ada Lovelace"})
     assert result.success, failures(result)
     assert site.head("prod") == revert  # the newest SHA staging verified: the revert
