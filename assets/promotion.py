@@ -22,7 +22,7 @@ from tess_platform.platform import PROD, STAGING, Platform
 from tess_platform.promotion import fresh_refusals, gate, staging_verified
 from tess_platform.releases import Release, all_releases
 from tess_platform.tags import APPROVER_TAG, ENV_TAG, SHA_TAG
-from tess_platform.verification import ReleaseRecord
+from tess_platform.verification import ReleaseRecord, when
 
 from .history import in_flight, record
 from .keys import PROMOTION, release_key
@@ -53,17 +53,13 @@ def in_flight_staging(instance, sha: str) -> list[str]:
     return [run.run_id for run in runs if run.tags.get(SHA_TAG) in (sha, None)]
 
 
-def _when(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _record_table(staging: list[ReleaseRecord]) -> str:
     rows = ["| release | revision | git_sha | release_hash | image | checks |"]
     rows.append("|---|---|---|---|---|---|")
     for rec in staging:
         d = rec.deployed
         checks = ", ".join(
-            f"{name}: {'pass' if e.passed else 'FAIL'} ({_when(e.timestamp)})"
+            f"{name}: {'pass' if e.passed else 'FAIL'} ({when(e.timestamp)})"
             for name, e in rec.checks.items()
         )
         rows.append(
@@ -84,7 +80,7 @@ def _evidence_table(found: dict[Release, dict[str, CheckResult]], at: float, ima
                 f"| staging/{release.key}/release | {name} | "
                 f"{'pass' if result.passed else 'FAIL'}: {result.description} | "
                 f"{result.details.get('revision', '-')} | "
-                f"`{str(result.details.get('release_hash', '-'))[:12]}` | {_when(at)} | `{image}` |"
+                f"`{str(result.details.get('release_hash', '-'))[:12]}` | {when(at)} | `{image}` |"
             )
     return "\n".join(rows)
 

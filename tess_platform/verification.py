@@ -137,7 +137,7 @@ def summary(record: ReleaseRecord, serving: int | None) -> str:
     what = f"revision {deployed.revision} ({(deployed.git_sha or '?')[:12]})"
     if record.verified:
         line = f"verified: {what}: " + ", ".join(
-            f"{name} passed {_ago(e.timestamp)}" for name, e in record.checks.items()
+            f"{name} passed at {when(e.timestamp)}" for name, e in record.checks.items()
         )
     else:
         line = f"not verified: {what}: " + "; ".join(record.unverified())
@@ -146,5 +146,6 @@ def summary(record: ReleaseRecord, serving: int | None) -> str:
     return line
 
 
-def _ago(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("at %Y-%m-%d %H:%M:%S UTC")
+def when(timestamp: float) -> str:
+    """A moment as the record shows it to operators."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
