@@ -1,14 +1,18 @@
-"""release_drift_sensor: keeps the verification record true. When a release drifted (changed
-outside the pipeline), when the checks a run planned on it never executed, or when no check
-ran since its deploy, it runs the release's checks again (job verify_releases): the record,
-the UI and promote_prod then see what really serves."""
+"""Sensors that keep the verification record true. When a release drifted (changed outside
+the pipeline), when the checks a run planned on it never executed, or when no check ran since
+its deploy, they run the release's checks again (job verify_releases): the record, the UI and
+promote_prod then see what really serves. release_drift_sensor looks every minute;
+verify_after_failed_run looks as soon as a deploy fails, so a healthy hub the failed run never
+reached shows "Execution failed" for seconds, not a minute."""
 
 from dagster import (
     DefaultSensorStatus,
+    RunFailureSensorContext,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    run_failure_sensor,
     sensor,
 )
 
@@ -19,7 +23,7 @@ from tess_platform.releases import all_releases
 from tess_platform.tags import TRIGGER_TAG
 from tess_platform.verification import needs_verification, release_record
 
-from .jobs import verify_releases
+from .jobs import deploy_staging, promote_prod, verify_releases
 
 
 @sensor(
@@ -31,6 +35,22 @@ from .jobs import verify_releases
     "ran them, or when none ran since its deploy; the staging sensor redeploys drift.",
 )
 def release_drift_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    return verify_what_needs_it(context, release_drift_sensor.name)
+
+
+@run_failure_sensor(
+    monitored_jobs=[deploy_staging, promote_prod],
+    request_job=verify_releases,
+    minimum_interval_seconds=5,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="When a deploy fails, runs at once the checks it planned and never ran, on "
+    "the releases it did not reach (the same decision as release_drift_sensor).",
+)
+def verify_after_failed_run(context: RunFailureSensorContext) -> SensorResult | SkipReason:
+    return verify_what_needs_it(context, verify_after_failed_run.name)
+
+
+def verify_what_needs_it(context, trigger: str) -> SensorResult | SkipReason:
     instance = context.instance
     if in_flight(instance):
         return SkipReason("a run is in flight: its checks may still run; looking after it")
@@ -56,7 +76,7 @@ def release_drift_sensor(context: SensorEvaluationContext) -> SensorResult | Ski
                 job_name=verify_releases.name,
                 asset_selection=[],
                 asset_check_keys=[key for key in check_keys(release) if key.name in need.checks],
-                tags={TRIGGER_TAG: "release_drift_sensor"},
+                tags={TRIGGER_TAG: trigger},
             )
         )
     if not requests:

@@ -7,7 +7,7 @@ from assets.infra import efs, eks_cluster
 from assets.promotion import promotion
 from assets.releases import all_release_assets, all_release_checks
 from assets.resources import PlatformResource
-from sensors.drift import release_drift_sensor
+from sensors.drift import release_drift_sensor, verify_after_failed_run
 from sensors.jobs import deploy_staging, promote_prod, rollback, verify_releases
 from sensors.prod import prod_branch_sensor
 from sensors.staging import staging_branch_sensor
@@ -16,7 +16,12 @@ defs = Definitions(
     assets=[eks_cluster, efs, user_image, promotion, *all_release_assets()],
     asset_checks=all_release_checks(),
     jobs=[deploy_staging, promote_prod, rollback, verify_releases],
-    sensors=[staging_branch_sensor, prod_branch_sensor, release_drift_sensor],
+    sensors=[
+        staging_branch_sensor,
+        prod_branch_sensor,
+        release_drift_sensor,
+        verify_after_failed_run,
+    ],
     resources={"platform": PlatformResource()},
     # hubs of one environment deploy one after another; steps share the run's snapshot
     executor=in_process_executor,

@@ -87,6 +87,7 @@ def test_the_jobs_and_sensors_operators_use():
         "staging_branch_sensor",
         "prod_branch_sensor",
         "release_drift_sensor",
+        "verify_after_failed_run",
     }
     promote = defs.resolve_job_def("promote_prod")
     assert {k.to_user_string() for k in promote.asset_layer.selected_asset_keys} == {

@@ -3,10 +3,16 @@ operator sees after a bad commit, its revert, and a promotion with no SHA given.
 
 import pytest
 from conftest import failures
-from dagster import AssetCheckKey, AssetKey, build_sensor_context
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    DagsterEventType,
+    build_run_status_sensor_context,
+    build_sensor_context,
+)
 
 from assets.history import failed_since_deploy, record
-from sensors.drift import release_drift_sensor
+from sensors.drift import release_drift_sensor, verify_after_failed_run
 from sensors.staging import staging_branch_sensor
 from tess_platform.backends.local.supervisor import Supervisor
 from tess_platform.definitions import defs
@@ -58,13 +64,30 @@ def test_the_hub_the_run_never_reached_keeps_its_evidence(site, story):
     assert record(site.instance, PRIVATE).verified
 
 
+def on_failure(site, result):
+    """verify_after_failed_run, told of a failed run as the daemon tells it."""
+    run = site.instance.get_run_by_id(result.run_id)
+    (failure,) = [e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE]
+    context = build_run_status_sensor_context(
+        sensor_name=verify_after_failed_run.name,
+        dagster_event=failure,
+        dagster_instance=site.instance,
+        dagster_run=run,
+        repository_def=defs.get_repository_def(),
+    ).for_run_failure()
+    return verify_after_failed_run(context)
+
+
 def test_checks_a_run_never_executed_are_run_again_so_the_ui_shows_the_truth(site, story):
-    data = tick(site, release_drift_sensor)
-    (request,) = data.run_requests
+    # at once, when the run fails; the drift sensor would ask the same on its next tick
+    (request,) = on_failure(site, story["failed"]).run_requests
     assert request.run_key == f"verify:tess-public-staging:unexecuted:{story['failed'].run_id}"
+    assert request.tags["tess/trigger"] == "verify_after_failed_run"
+    assert tick(site, release_drift_sensor).run_requests[0].run_key == request.run_key
     assert site.execute(request).success
     assert latest_rows(site, PUBLIC) == {"hub_healthy": "SUCCEEDED", "server_spawns": "SUCCEEDED"}
     assert tick(site, release_drift_sensor).run_requests == []
+    assert "every release is verified" in on_failure(site, story["failed"]).skip_message
 
 
 def test_after_the_revert_the_failed_release_is_recorded_again_without_a_restart(site, story):
