@@ -150,12 +150,7 @@ def promotion(context: AssetExecutionContext, platform: PlatformResource) -> Mat
 
     # under staging's lock: no staging deploy or check runs meanwhile; the hubs side by side
     with (
-        core.target.env_lock(
-            STAGING,
-            on_wait=lambda: context.log.info(
-                "a staging deploy or check holds the staging lock; waiting for it"
-            ),
-        ),
+        core.target.env_lock(STAGING, context.log.info),
         ThreadPoolExecutor() as pool,
     ):
         found = dict(zip(hashes, pool.map(check_release, hashes), strict=True))

@@ -8,6 +8,8 @@ from pydantic import PrivateAttr
 
 from tess_platform.git import GitError, Snapshot
 from tess_platform.platform import PROD, STAGING, Platform
+from tess_platform.quoting import quoted
+from tess_platform.releases import ENVIRONMENTS
 from tess_platform.tags import ENV_TAG, SHA_TAG
 
 
@@ -18,8 +20,13 @@ def run_environments(run) -> list[str]:
     nor another check of the same hub."""
     if run is None:
         return []
-    if run.tags.get(ENV_TAG):
-        return [run.tags[ENV_TAG]]
+    if env := run.tags.get(ENV_TAG):
+        if env not in ENVIRONMENTS:  # it names a lock file: never a path of its own choosing
+            raise Failure(
+                description=f"{ENV_TAG}={quoted(env)}: not an environment; one of "
+                f"{', '.join(ENVIRONMENTS)}. Nothing was deployed."
+            )
+        return [env]
     keys = [*(run.asset_selection or ()), *(k.asset_key for k in run.asset_check_selection or ())]
     return sorted({key.path[0] for key in keys} & {STAGING, PROD})
 
@@ -38,17 +45,7 @@ class PlatformResource(ConfigurableResource):
         self._platform = Platform()
         with contextlib.ExitStack() as held:
             for env in run_environments(context.run):
-                held.enter_context(
-                    self._platform.target.env_lock(
-                        env,
-                        on_wait=lambda env=env: (
-                            context.log.info(
-                                f"another {env} deploy holds the {env} lock; waiting for "
-                                "it to finish"
-                            )
-                        ),
-                    )
-                )
+                held.enter_context(self._platform.target.env_lock(env, context.log.info))
             yield self
 
     @property
@@ -70,6 +67,8 @@ class PlatformResource(ConfigurableResource):
             if not sha:
                 context.instance.add_run_tags(run.run_id, {SHA_TAG: snapshot.sha})
             context.log.info(f"deploying the tree at {snapshot.sha} ({how})")
+            for note in snapshot.notes:
+                context.log.warning(note)
             self._snapshot = snapshot
         return self._snapshot
 

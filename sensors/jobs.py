@@ -59,12 +59,7 @@ def rollback_release(
         release = Release.parse(config.release)
         target = platform.platform.target
         restored = {r.revision: r for r in target.history(release)}.get(config.revision)
-        with target.env_lock(
-            release.env,
-            on_wait=lambda: context.log.info(
-                f"another {release.env} deploy holds the lock; waiting"
-            ),
-        ):
+        with target.env_lock(release.env, context.log.info):
             deployed = target.rollback(release, config.revision, context.log.info)
     except (UnknownReleaseError, DeployError) as e:
         raise Failure(description=f"{e}. Nothing was changed.") from None

@@ -11,9 +11,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .tools import tool
+from .yaml_loader import load_mapping
 
 
 class ChartError(RuntimeError):
@@ -64,12 +63,12 @@ def _read(chart: Chart, folder: Path) -> ChartFiles:
     if schema_json.exists():
         schema = json.loads(schema_json.read_text())
     elif schema_yaml.exists():
-        schema = yaml.safe_load(schema_yaml.read_text())
+        schema = load_mapping(schema_yaml.read_bytes(), str(schema_yaml))
     else:
         raise ChartError(f"{folder}: no values.schema.json for {chart.label}")
     if not defaults.exists():
         raise ChartError(f"{folder}: no values.yaml for {chart.label}")
-    return ChartFiles(chart, yaml.safe_load(defaults.read_text()) or {}, schema, folder)
+    return ChartFiles(chart, load_mapping(defaults.read_bytes(), str(defaults)), schema, folder)
 
 
 def _pulled(chart: Chart, cache_dir: Path) -> Path:

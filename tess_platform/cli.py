@@ -22,7 +22,7 @@ from .releases import DEPLOYMENTS, ENVIRONMENTS, Release, UnknownReleaseError, a
 from .secrets import SecretsError
 from .secrets_init import callback_url, init_secrets, preflight, uses_github
 from .settings import SettingsError
-from .tags import APPROVER_TAG, SHA_TAG
+from .tags import APPROVER_TAG, SHA_TAG, approver_problem
 from .targets import DeployError
 from .values import ValuesError
 from .verification import summary
@@ -42,9 +42,14 @@ USER_ERRORS = (
 
 
 def _tree(platform: Platform, args: argparse.Namespace) -> Tree:
+    return _tree_and_notes(platform, args)[0]
+
+
+def _tree_and_notes(platform: Platform, args: argparse.Namespace) -> tuple[Tree, list[str]]:
+    """The tree to read, and what an operator should know about it (links left out)."""
     if args.sha:
         snapshot = platform.repo.snapshot(args.sha)
-        return platform.tree(snapshot)
+        return platform.tree(snapshot), snapshot.notes
     root = Path(args.tree).resolve()
     top = subprocess.run(
         ["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True
@@ -55,18 +60,22 @@ def _tree(platform: Platform, args: argparse.Namespace) -> Tree:
             f"{root}: no {CONFIG_DIR}/ here; run inside a tess-platform checkout "
             "or pass --tree or --sha"
         )
-    return WorkTree(root, f"working tree {root}")
+    return WorkTree(root, f"working tree {root}"), []
 
 
 def cmd_values(platform: Platform, args: argparse.Namespace) -> int:
-    tree = _tree(platform, args)
+    tree, notes = _tree_and_notes(platform, args)
+    for note in notes:  # stdout is the values alone
+        print(f"note {note}", file=sys.stderr)
     values = platform.values(tree, Release(args.deployment, args.env), platform.image_ref(tree))
     sys.stdout.write(yaml.safe_dump(values.merged.masked(), sort_keys=True))
     return 0
 
 
 def cmd_validate(platform: Platform, args: argparse.Namespace) -> int:
-    tree = _tree(platform, args)
+    tree, notes = _tree_and_notes(platform, args)
+    for note in notes:
+        print(f"note {note}")
     image = platform.image_ref(tree)
     failed = 0
     for release in all_releases():
@@ -159,8 +168,8 @@ def cmd_promote(platform: Platform, args: argparse.Namespace) -> int:
 
 def _approver(name: str) -> str:
     """A name that names someone: the gate records it on the run and in prod's metadata."""
-    if not name.strip():
-        raise argparse.ArgumentTypeError("must name who approves the promotion")
+    if problem := approver_problem(name):
+        raise argparse.ArgumentTypeError(problem)
     return name.strip()
 
 

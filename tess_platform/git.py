@@ -2,12 +2,16 @@
 
 A run deploys a snapshot, never a working tree. Snapshots come from a bare mirror in the
 cache; blobs are extracted as stored in git, so git-crypt files stay encrypted on disk.
+Symbolic links that lead out of the snapshot are left out (and named on the Snapshot): whatever
+reads a snapshot never reads a file outside it through one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .locks import file_lock
+from .quoting import quoted
 
 
 class GitError(RuntimeError):
@@ -36,6 +41,15 @@ class Snapshot:
 
     sha: str
     root: Path
+    links_out: tuple[str, ...] = ()  # links out of the snapshot, not extracted
+
+    @property
+    def notes(self) -> list[str]:
+        """What an operator should know about the snapshot."""
+        return [
+            f"{path}: a symbolic link out of the repository; left out of the snapshot"
+            for path in self.links_out
+        ]
 
 
 class Repo:
@@ -86,7 +100,7 @@ class Repo:
     def resolve(self, sha: str) -> str:
         """A full commit SHA known to the mirror, fetching once if it is not yet."""
         if not re.fullmatch(r"[0-9a-f]{4,40}", sha or ""):
-            raise GitError(f"{sha!r} is not a git SHA")
+            raise GitError(f"{quoted(sha)} is not a git SHA")
         if not self.has_commit(sha):
             self.fetch()
         if not self.has_commit(sha):
@@ -135,14 +149,62 @@ class Repo:
         """The tree at `sha`, extracted once into the cache and reused after."""
         sha = self.resolve(sha)
         root = self.snapshots / sha
+        record = self.snapshots / f"{sha}.links-out.json"
         if not root.exists():
             self.snapshots.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(dir=self.snapshots, prefix=".partial-"))
             archive = git("archive", "--format=tar", sha, cwd=self.mirror)
+            links_out: list[str] = []
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-                tar.extractall(tmp, filter="data")
+                tar.extractall(tmp, filter=_in_snapshot_filter(links_out))
+            links_out += _remove_links_out(tmp)
+            # beside the snapshot, before it appears: every reader of it finds the record
+            partial = record.with_name(f".partial-{os.getpid()}-{record.name}")
+            partial.write_text(json.dumps(sorted(links_out)))
+            os.replace(partial, record)  # the same content whoever extracts it
             try:
                 tmp.rename(root)
             except OSError:  # another process extracted it first
                 shutil.rmtree(tmp)
-        return Snapshot(sha, root)
+        # no record: extracted before links out were skipped, when any would have failed it
+        links = json.loads(record.read_text()) if record.exists() else []
+        return Snapshot(sha, root, tuple(links))
+
+
+def _in_snapshot_filter(links_out: list[str]):
+    """tarfile's "data" filter, except that a link out of the snapshot (absolute, or relative
+    and climbing out) is skipped and its path added to `links_out`, not an error: one such link
+    anywhere in the repository, docs/ included, must not make every snapshot of it fail."""
+
+    def keep(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+        try:
+            return tarfile.data_filter(member, dest)
+        except (tarfile.AbsoluteLinkError, tarfile.LinkOutsideDestinationError):
+            links_out.append(member.name)
+            return None
+
+    return keep
+
+
+def _remove_links_out(root: Path) -> list[str]:
+    """Removes the links that resolve outside `root` through other links (a -> d/b/../.. with
+    d/b -> ..), which the filter, seeing one link at a time, cannot tell; their paths."""
+    removed: list[str] = []
+    while out := [link for link in _links(root) if not _resolves_inside(link, root)]:
+        for link in out:  # removing one can change where another resolves: look again
+            link.unlink()
+            removed.append(link.relative_to(root).as_posix())
+    return removed
+
+
+def _links(root: Path) -> list[Path]:
+    return [
+        Path(folder, name)
+        for folder, dirs, files in os.walk(root)  # os.walk does not descend into links
+        for name in dirs + files
+        if Path(folder, name).is_symlink()
+    ]
+
+
+def _resolves_inside(path: Path, root: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))

@@ -17,7 +17,8 @@ from .chart import ChartFiles
 from .releases import Release
 from .schema import chart_values, validate
 from .secrets import SecretsError, decrypt, is_encrypted
-from .values import Layer, Merged, ValuesError, get_path, parse_yaml
+from .values import Layer, Merged, ValuesError, get_path
+from .yaml_loader import load_mapping
 
 CONFIG_DIR = "hub_config"
 
@@ -30,8 +31,9 @@ class Tree(Protocol):
 
     def read(self, relpath: str) -> bytes | None: ...
 
-    def git_crypt_covers(self, relpath: str) -> bool:
-        """Whether a plaintext file here would be stored encrypted by git."""
+    def stored_encrypted(self, relpath: str) -> bool:
+        """Whether git stores this file encrypted (git-crypt): every version it holds of it,
+        or, for a file it holds none of yet, the one `git add` would store."""
         ...
 
 
@@ -40,29 +42,91 @@ class _Folder:
     root: Path
     label: str
 
+    LINK_REASON = (
+        "values and secrets files must be regular files (a link could bring in a secrets file "
+        "or a file outside the repository, unmasked)"
+    )
+
     def read(self, relpath: str) -> bytes | None:
+        """The file's bytes (None: no such file), never through a symbolic link, wherever it
+        points: a values file linked to a secrets file would be printed unmasked."""
+        link = self._first_link(relpath)
+        if link == relpath:
+            raise ValuesError(f"{relpath}: is a symbolic link; {self.LINK_REASON}")
+        if link is not None:
+            raise ValuesError(f"{relpath}: {link} is a symbolic link; {self.LINK_REASON}")
         path = self.root / relpath
+        if not path.resolve().is_relative_to(self.root.resolve()):  # e.g. `..` in a name
+            raise ValuesError(f"{relpath}: leads out of the {self.label}; {self.LINK_REASON}")
         return path.read_bytes() if path.is_file() else None
+
+    def _first_link(self, relpath: str) -> str | None:
+        """The first of the folders down to the file, or the file itself, that is a link."""
+        parts = Path(relpath).parts
+        for depth in range(1, len(parts) + 1):
+            sub = "/".join(parts[:depth])
+            if (self.root / sub).is_symlink():
+                return sub
+        return None
 
 
 @dataclass(frozen=True)
 class SnapshotTree(_Folder):
-    def git_crypt_covers(self, relpath: str) -> bool:
-        return False  # these are git's own bytes: plaintext here is plaintext in git
+    def stored_encrypted(self, relpath: str) -> bool:
+        blob = self.read(relpath)  # git's own bytes: what is here is what git stores
+        return blob is not None and is_encrypted(blob)
 
 
 @dataclass(frozen=True)
 class WorkTree(_Folder):
     label: str = "working tree"
 
+    def stored_encrypted(self, relpath: str) -> bool:
+        # an unlocked checkout shows plaintext: ask git what it holds, not the file
+        stored = self._stored_blobs(relpath)
+        if stored:
+            return all(is_encrypted(blob) for blob in stored)
+        # untracked: `git add` encrypts it only with both the attribute and the filter
+        return self.git_crypt_covers(relpath) and self._git_crypt_filter_configured()
+
     def git_crypt_covers(self, relpath: str) -> bool:
+        """Whether .gitattributes puts the file under git-crypt's filter."""
+        out = self._git("check-attr", "filter", "--", relpath)
+        return out is not None and out.decode().strip().endswith(": filter: git-crypt")
+
+    def _git_crypt_filter_configured(self) -> bool:
+        return bool(self._git("config", "--get", "filter.git-crypt.clean"))
+
+    def _stored_blobs(self, relpath: str) -> list[bytes]:
+        """Every version git holds of the file: HEAD's, and the index's (each conflict stage)."""
+        head = self._git("ls-tree", "-z", "HEAD", "--", relpath) or b""
+        index = self._git("ls-files", "-z", "--stage", "--", relpath) or b""
+        oids = self._oids(head, relpath, field=2) | self._oids(index, relpath, field=1)
+        # a blob git cannot show is not one it stores encrypted
+        return [self._git("cat-file", "blob", oid) or b"" for oid in sorted(oids)]
+
+    @staticmethod
+    def _oids(listing: bytes, relpath: str, field: int) -> set[str]:
+        """The object ids of `relpath` in `git ls-tree -z` (mode type oid) or `git ls-files -z
+        --stage` (mode oid stage) output; other paths (a folder's files) are not it."""
+        oids = set()
+        for entry in listing.split(b"\0"):
+            info, _, path = entry.partition(b"\t")
+            if path.decode(errors="replace") == relpath:
+                oids.add(info.split()[field].decode())
+        return oids
+
+    def _git(self, *args: str) -> bytes | None:
+        """git's output in this checkout; None where it fails (not a repository, no HEAD)."""
         out = subprocess.run(
-            ["git", "check-attr", "filter", "--", relpath],
-            cwd=self.root,
-            capture_output=True,
-            text=True,
+            ["git", "--literal-pathspecs", *args], cwd=self.root, capture_output=True
         )
-        return out.returncode == 0 and out.stdout.strip().endswith(": filter: git-crypt")
+        return out.stdout if out.returncode == 0 else None
+
+
+def local_path(release: Release) -> str:
+    """The file of what only the local target reads (its ports, its shared password)."""
+    return f"{CONFIG_DIR}/{release.deployment}/local.yaml"
 
 
 def secrets_path(release: Release) -> str:
@@ -80,15 +144,15 @@ def config_layers(tree: Tree, release: Release, target: str) -> list[Layer]:
     d = f"{CONFIG_DIR}/{release.deployment}"
     files = [f"{CONFIG_DIR}/values.yaml", f"{d}/common.yaml", f"{d}/{release.env}.yaml"]
     if target == "local":
-        files.append(f"{d}/local.yaml")
+        files.append(local_path(release))
     layers = []
     for relpath in files:
         blob = tree.read(relpath)
         if blob is None:
-            if relpath.endswith("/local.yaml"):
+            if relpath == local_path(release):
                 continue
             raise ValuesError(f"{relpath}: missing from the {tree.label}")
-        layers.append(Layer(relpath, parse_yaml(blob.decode(), relpath)))
+        layers.append(Layer(relpath, load_mapping(blob, relpath)))
     return layers
 
 
@@ -135,15 +199,15 @@ def _secrets_layer(
                 f"{relpath}: encrypted and no TESS_GIT_CRYPT_KEY; the local target uses "
                 "its own secrets"
             )
-        text = decrypt(blob, key, relpath)
-    elif tree.git_crypt_covers(relpath):
-        text = blob.decode()  # an unlocked checkout: git stores it encrypted
+        plain = decrypt(blob, key, relpath)
+    elif tree.stored_encrypted(relpath):
+        plain = blob  # an unlocked checkout: git stores it encrypted
     else:
         raise SecretsError(
             f"{relpath}: is not encrypted in git. Secrets files must be covered by git-crypt "
             "(.gitattributes); rotate what it holds, it has been committed in the clear"
         )
-    return Layer(relpath, parse_yaml(text, relpath), secret=True)
+    return Layer(relpath, load_mapping(plain, relpath, secret=True), secret=True)
 
 
 def host(release: Release, base: Merged) -> str:

@@ -39,6 +39,25 @@ def file_lock(
     return reentrant(f"file:{path}", lambda: _flock(path, on_wait, on_takeover))
 
 
+def env_news(
+    env: str, log: Callable[[str], None]
+) -> tuple[Callable[[], None], Callable[[str], None]]:
+    """What a run's log says about its environment's lock: (it waits, it took over the lock
+    of `holder`, which died holding it)."""
+    return (
+        lambda: log(
+            f"another {env} deploy or check holds the {env} lock; waiting for it to finish"
+        ),
+        lambda holder: log(f"took over the {env} lock of {holder}, which died holding it"),
+    )
+
+
+def env_file_lock(path: Path, env: str, log: Callable[[str], None]) -> AbstractContextManager[None]:
+    """The lock of one environment on this machine, telling `log` what it does."""
+    waiting, took_over = env_news(env, log)
+    return file_lock(path, waiting, lambda pid: took_over(f"process {pid}"))
+
+
 def lock_held(path: Path) -> bool:
     """Whether a process (this one included) holds the lock now; a look, never a wait."""
     if not path.exists():

@@ -124,6 +124,7 @@ class Platform:
             pipeline = pipeline_layer(release, base, image)
         merged = release_values(self.chart, hierarchy, pipeline, release)
         self.redact.add(merged.secret_values())
+        self.target.url(release, merged)  # what the target needs of the values (a local port)
         return ReleaseValues(release, merged, hierarchy, image, pipeline)
 
     def desired(self, snapshot: Snapshot, env: str) -> dict[Release, str | None]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .health import CHECKS, CheckResult
 from .releases import Release
-from .tags import APPROVER_TAG
+from .tags import APPROVER_TAG, approver_problem
 from .verification import ReleaseRecord
 
 
@@ -77,8 +77,10 @@ def gate(
     in_flight: list[str],
 ) -> Gate:
     refusals = []
-    if not (approver or "").strip():
-        refusals.append(f"no approver: launch promote_prod with the tag {APPROVER_TAG}=NAME")
+    if problem := approver_problem(approver):
+        refusals.append(
+            f"{APPROVER_TAG}: {problem}; launch promote_prod with the tag {APPROVER_TAG}=NAME"
+        )
     refusals += staging_verified(sha, desired, image, staging)
     if in_flight:
         refusals.append(

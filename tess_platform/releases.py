@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .quoting import quoted
+
 DEPLOYMENTS = ("tess-public", "tess-private")
 ENVIRONMENTS = ("staging", "prod")
 
@@ -22,11 +24,11 @@ class Release:
     def __post_init__(self) -> None:
         if self.deployment not in DEPLOYMENTS:
             raise UnknownReleaseError(
-                f"unknown deployment {self.deployment!r}: known are {', '.join(DEPLOYMENTS)}"
+                f"unknown deployment {quoted(self.deployment)}: known are {', '.join(DEPLOYMENTS)}"
             )
         if self.env not in ENVIRONMENTS:
             raise UnknownReleaseError(
-                f"unknown environment {self.env!r}: known are {', '.join(ENVIRONMENTS)}"
+                f"unknown environment {quoted(self.env)}: known are {', '.join(ENVIRONMENTS)}"
             )
 
     @property

@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema
 
 from .chart import ChartFiles
+from .quoting import clipped
 from .values import Layer, Merged, ValuesError, dotted, merge
 
 
@@ -61,5 +62,4 @@ def _types(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) < 80 else text[:77] + "..."
+    return clipped(str(value), 80)

@@ -22,7 +22,7 @@ def is_encrypted(blob: bytes) -> bool:
     return blob.startswith(GIT_CRYPT_MAGIC)
 
 
-def decrypt(blob: bytes, key_b64: str, source: str) -> str:
+def decrypt(blob: bytes, key_b64: str, source: str) -> bytes:
     """Decrypt one git-crypt blob with an exported key given as base64 (TESS_GIT_CRYPT_KEY)."""
     try:
         key = base64.b64decode(key_b64, validate=True)
@@ -51,7 +51,7 @@ def decrypt(blob: bytes, key_b64: str, source: str) -> str:
             f"{source}: git-crypt could not decrypt it with TESS_GIT_CRYPT_KEY "
             "(is it the key of this repository?)"
         )
-    return result.stdout.decode()
+    return result.stdout
 
 
 def generate_token(nbytes: int = 32) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,8 +85,9 @@ class Target(Protocol):
 
     def history(self, release: Release) -> list[PastRevision]: ...
 
-    def env_lock(self, env: str, on_wait=None) -> AbstractContextManager[None]:
-        """Held for a whole deploy of `env`: a second deploy of it waits, never interleaves."""
+    def env_lock(self, env: str, log: Callable[[str], None]) -> AbstractContextManager[None]:
+        """Held for a whole deploy of `env`: a second deploy of it waits, never interleaves.
+        Tells `log` when it waits, and when it takes over the lock of a run that died."""
         ...
 
     def serving(self, release: Release) -> PastRevision | None:

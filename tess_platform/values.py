@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
+from .quoting import clipped
 
 Path_ = tuple[str, ...]
 MASK = "***"
@@ -31,24 +31,6 @@ class Layer:
     source: str  # what an operator recognises: a repo-relative file, "chart defaults", "pipeline"
     values: dict[str, Any]
     secret: bool = False  # every leaf of a secret layer is a secret
-
-
-def parse_yaml(text: str, source: str) -> dict[str, Any]:
-    """A YAML mapping (an empty file is an empty mapping); errors name the file and line."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as e:
-        # problem strings describe the syntax only; the snippet of content is left out (secrets)
-        mark = e.problem_mark
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ValuesError(f"{source}{where}: malformed YAML: {e.problem}") from None
-    except yaml.YAMLError as e:
-        raise ValuesError(f"{source}: malformed YAML: {type(e).__name__}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValuesError(f"{source}: must be a mapping of values, not a {type(data).__name__}")
-    return data
 
 
 @dataclass
@@ -164,7 +146,8 @@ def _replace_paths(values: dict, paths: set[Path_], replace) -> dict:
 
 
 def dotted(path: Path_) -> str:
-    return ".".join(path) if path else "(top level)"
+    """A key's path for a message; a key of a megabyte is clipped."""
+    return ".".join(clipped(key) for key in path) if path else "(top level)"
 
 
 def diff(old: dict[str, Any] | None, new: dict[str, Any], secret_paths: set[Path_]) -> list[str]:
@@ -195,5 +178,4 @@ def _is_secret_hash(value: Any) -> bool:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return clipped(json.dumps(value, default=str))

@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -21,14 +22,58 @@ CHART_DIR = Path(os.environ.get("TESS_CHART_DIR") or ROOT.parent / "shared" / "z
 PLANTED = "planted-secret-4f1d9c2b7e"  # a secret that must never show anywhere
 
 
+# a secrets file of tess-private holding the planted secret
+PLANTED_VALUES = {
+    "hub": {
+        "config": {
+            "GitHubOAuthenticator": {
+                "client_id": "tess-client",
+                "client_secret": PLANTED,
+                "oauth_callback_url": "https://staging.private.tess.example.org/hub/oauth_callback",
+            }
+        }
+    }
+}
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict | None = None):
+    """`tess-platform ARGS` as an operator runs it (the test's environment, or `env` over it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tess_platform.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
 def run(*cmd: str, cwd: Path | None = None, **kw) -> str:
     return subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True, **kw).stdout
 
 
+def _ports():
+    """Ports below the kernel's ephemeral range, a slice of them for each test worker: no
+    outgoing connection, port-0 bind or other worker takes one in the minutes between a test
+    picking it and a hub binding it (a restarting hub leaves its port free for a moment)."""
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    slice_ = (int(ephemeral[0]) - 10000) // 4
+    yield from range(10000 + worker % 4 * slice_, 10000 + (worker % 4 + 1) * slice_)
+
+
+_PORTS = _ports()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for port in _PORTS:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port left in this worker's slice")
 
 
 class GitRepo:
@@ -40,10 +85,13 @@ class GitRepo:
     def git(self, *args: str) -> str:
         return run("git", *args, cwd=self.path)
 
-    def write(self, relpath: str, content: str | dict) -> None:
+    def write(self, relpath: str, content: str | bytes | dict) -> None:
         path = self.path / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
 
     def read_yaml(self, relpath: str) -> dict:
         return yaml.safe_load((self.path / relpath).read_text()) or {}
@@ -238,10 +286,11 @@ def site(tmp_path_factory, site_secrets):
 def failures(result) -> dict[str, str]:
     from dagster import DagsterEventType
 
+    # a resource that fails to start fails the run before any step: keyed "resources"
     return {
-        e.step_key: e.event_specific_data.error.message
+        e.step_key or "resources": e.event_specific_data.error.message
         for e in result.all_events
-        if e.event_type == DagsterEventType.STEP_FAILURE
+        if e.event_type in (DagsterEventType.STEP_FAILURE, DagsterEventType.RESOURCE_INIT_FAILURE)
     }
 
 

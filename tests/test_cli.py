@@ -1,23 +1,13 @@
 """The `tess-platform` command line, run as an operator runs it."""
 
-import os
 import subprocess
 import sys
 
 import requests
+from conftest import cli
 
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
-
-
-def cli(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "tess_platform.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-    )
 
 
 def test_validate_passes_the_shipped_config(repo, tess_env):

@@ -18,19 +18,26 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunSta
 DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
 
+SENSORS = ("staging_branch_sensor", "release_drift_sensor", "verify_after_failed_run")
+
+
+def sensor_command(env, verb: str, sensor: str) -> None:
+    subprocess.run(
+        [str(ROOT / ".venv/bin/dagster"), "sensor", verb, "-w", "workspace.yaml", sensor],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
 @pytest.fixture(scope="module")
 def daemon_site(tmp_path_factory):
     site = Site(tmp_path_factory.mktemp("daemon"))
     shutil.copy(ROOT / "dagster.yaml", site.dagster_home / "dagster.yaml")
     env = {**os.environ, **site.env, "DAGSTER_HOME": str(site.dagster_home)}
-    for sensor in ("staging_branch_sensor", "release_drift_sensor"):  # runs here are launched
-        subprocess.run(  # by hand: no sensor launches its own beside them
-            [str(ROOT / ".venv/bin/dagster"), "sensor", "stop", "-w", "workspace.yaml", sensor],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+    for sensor in SENSORS:  # runs here are launched by hand: no sensor launches its own
+        sensor_command(env, "stop", sensor)
     with open(site.dagster_home / "daemon.log", "wb") as log:
         daemon = subprocess.Popen(
             [str(ROOT / ".venv/bin/dagster-daemon"), "run", "-w", "workspace.yaml"],
@@ -115,7 +122,10 @@ def test_the_backend_lock_serializes_deploys_that_bypass_the_queue(daemon_site, 
     logs = [
         "\n".join(e.message for e in daemon_site.instance.all_logs(run_id)) for run_id in run_ids
     ]
-    assert any("another staging deploy holds the staging lock; waiting" in log for log in logs)
+    assert any(
+        "another staging deploy or check holds the staging lock; waiting for it to finish" in log
+        for log in logs
+    )
     spans = []
     for run_id in run_ids:
         events = daemon_site.instance.all_logs(run_id)
@@ -213,7 +223,36 @@ def test_a_run_killed_with_sigkill_is_marked_failed_and_the_next_run_completes(d
     launch(site, "deploy_staging")  # nothing retries it by itself; the operator launches again
     records = wait_all(site, "deploy_staging", len(before) + 2)
     assert records[0].dagster_run.status == DagsterRunStatus.SUCCESS
+    logs = [e.message for e in site.instance.all_logs(records[0].dagster_run.run_id)]
+    assert f"took over the staging lock of process {pid}, which died holding it" in logs
     supervisor = Supervisor(site.home)
     for release in ("tess-public-staging", "tess-private-staging"):
         assert supervisor.status(release).running and supervisor.drift(release) is None
     assert supervisor.current("tess-public-staging").record["git_sha"] == site.head("staging")
+
+
+def test_a_failed_deploy_has_the_checks_it_never_ran_run_again_at_once(daemon_site):
+    site = daemon_site
+    good = site.repo.path.joinpath("hub_config/tess-public/common.yaml").read_text()
+    site.repo.write("hub_config/tess-public/common.yaml", "cull: {timeout: [600\n")
+    site.repo.commit("tess-public: a YAML typo")
+    sensor_command(site.launch_env, "start", "verify_after_failed_run")
+    try:
+        before = len(site.instance.get_run_records(RunsFilter(job_name="deploy_staging")))
+        launch(site, "deploy_staging")
+        (failed, *_) = wait_all(site, "deploy_staging", before + 1)
+        assert failed.dagster_run.status == DagsterRunStatus.FAILURE
+        (verify,) = wait_all(site, "verify_releases", 1, timeout=120)
+    finally:
+        sensor_command(site.launch_env, "stop", "verify_after_failed_run")
+        site.repo.write("hub_config/tess-public/common.yaml", good)
+        site.repo.commit("tess-public: the typo reverted")
+    run = verify.dagster_run
+    assert run.status == DagsterRunStatus.SUCCESS
+    assert run.tags["tess/trigger"] == "verify_after_failed_run"
+    assert (
+        run.tags["dagster/run_key"]
+        == f"verify:tess-public-staging:unexecuted:{failed.dagster_run.run_id}"
+    )
+    # within seconds of the failure, not on the drift sensor's next minute
+    assert verify.create_timestamp.timestamp() - failed.end_time < 30

@@ -56,7 +56,10 @@ def prod_untouched(site):
 
 def test_refuses_without_an_approver(site, verified):
     message = refusal(promote(site, **{"tess/git_sha": verified}))
-    assert "- no approver: launch promote_prod with the tag tess/approved_by=NAME" in message
+    assert (
+        "- tess/approved_by: must name who approves the promotion; launch promote_prod with "
+        "the tag tess/approved_by=NAME" in message
+    )
     prod_untouched(site)
 
 

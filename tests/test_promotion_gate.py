@@ -44,9 +44,20 @@ def test_a_sha_staging_verified_passes_even_where_a_release_did_not_change_since
 
 
 def test_no_approver_or_only_whitespace():
-    expected = ["no approver: launch promote_prod with the tag tess/approved_by=NAME"]
+    expected = [
+        "tess/approved_by: must name who approves the promotion; launch promote_prod with "
+        "the tag tess/approved_by=NAME"
+    ]
     assert verdict(approver=None).refusals == expected
     assert verdict(approver=" \t ").refusals == expected
+
+
+def test_an_approver_that_is_not_a_name_is_refused_and_echoed_bounded():
+    (refusal,) = verdict(approver="x" * 1_000_000).refusals
+    assert refusal.startswith("tess/approved_by: 'xxx") and len(refusal) < 250
+    assert "(1000002 characters) is not a name: printable, at most 100 characters" in refusal
+    (refusal,) = verdict(approver="alice\n- staging verified: yes").refusals
+    assert refusal.startswith("tess/approved_by: 'alice\\n- staging verified: yes' is not a name")
 
 
 def test_a_release_staging_does_not_run():
@@ -107,7 +118,7 @@ def test_every_reason_at_once():
     )
     refusals = verdict(runs, approver="", fast_forwards=False, in_flight=["run-1"]).refusals
     assert [r.split(":")[0] for r in refusals] == [
-        "no approver",
+        "tess/approved_by",
         "staging/tess_public/release",
         "staging/tess_private/release",
         "a staging deploy of bbbbbbbbbbbb is still in flight (runs run-1)",

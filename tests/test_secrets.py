@@ -1,10 +1,9 @@
 """Secrets: encrypted in git with the real git-crypt, decrypted in memory, never shown."""
 
 import subprocess
-import sys
 
 import pytest
-from conftest import PLANTED, export_key, make_repo
+from conftest import PLANTED, PLANTED_VALUES, cli, export_key, make_repo
 
 from tess_platform.hierarchy import SnapshotTree, release_hierarchy
 from tess_platform.platform import Platform
@@ -14,17 +13,6 @@ from tess_platform.values import ValuesError
 
 PRIVATE = Release("tess-private", "staging")
 SECRETS = "hub_config/tess-private/secrets/staging.yaml"
-PLANTED_VALUES = {
-    "hub": {
-        "config": {
-            "GitHubOAuthenticator": {
-                "client_id": "tess-client",
-                "client_secret": PLANTED,
-                "oauth_callback_url": "https://staging.private.tess.example.org/hub/oauth_callback",
-            }
-        }
-    }
-}
 
 
 @pytest.fixture
@@ -121,15 +109,7 @@ def test_a_schema_error_in_the_secrets_file_names_it_but_not_the_secret(
     assert PLANTED not in str(err.value)
 
 
-def cli(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "tess_platform.cli", *args], capture_output=True, text=True, env=env
-    )
-
-
 def test_the_values_command_masks_the_secret(planted, tess_env):
-    import os
-
     sha, key = planted
     out = cli(
         "values",
@@ -137,7 +117,7 @@ def test_the_values_command_masks_the_secret(planted, tess_env):
         "tess-private",
         "--sha",
         sha,
-        env={**os.environ, "TESS_GIT_CRYPT_KEY": key},
+        env={"TESS_GIT_CRYPT_KEY": key},
     )
     assert out.returncode == 0, out.stderr
     assert "client_secret: '***'" in out.stdout

@@ -1,8 +1,6 @@
 """Helm's merge rules, provenance for errors, masking and fingerprints."""
 
-import pytest
-
-from tess_platform.values import Layer, ValuesError, diff, merge, parse_yaml
+from tess_platform.values import Layer, diff, merge
 
 
 def test_later_layers_win_maps_merge_lists_replace_null_deletes():
@@ -79,27 +77,3 @@ def test_diff_lists_added_removed_and_changed_keys():
         '`singleuser.defaultUrl`: added "/lab"',
     ]
     assert diff(None, new, set()) == ["first revision"]
-
-
-@pytest.mark.parametrize(
-    "text, where",
-    [
-        ("hub:\n  config: [\n", "x.yaml:3:1"),
-        ("a: b: c\n", "x.yaml:1:5"),
-    ],
-)
-def test_malformed_yaml_names_the_file_and_line(text, where):
-    with pytest.raises(ValuesError, match=f"^{where}: malformed YAML"):
-        parse_yaml(text, "x.yaml")
-
-
-def test_a_file_that_is_not_a_mapping_is_an_error():
-    with pytest.raises(ValuesError, match="x.yaml: must be a mapping of values, not a list"):
-        parse_yaml("- a\n- b\n", "x.yaml")
-    assert parse_yaml("# only a comment\n", "x.yaml") == {}
-
-
-def test_a_malformed_secrets_file_does_not_quote_its_content():
-    with pytest.raises(ValuesError) as err:
-        parse_yaml("token: super-secret-value: oops\n", "secrets/staging.yaml")
-    assert "super-secret-value" not in str(err.value)

@@ -1,7 +1,7 @@
 """One deploy per environment across machines: a lock object in S3, written only if absent.
 
 S3's conditional write (If-None-Match: *) is atomic; a lock older than `stale_after` belongs
-to a run that died, and is taken over."""
+to a run that died, and is taken over (and `on_takeover` told whose it was)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def s3_lock(
     region: str,
     endpoint_url: str | None = None,
     on_wait=None,
+    on_takeover=None,
     poll: float = 5.0,
     stale_after: float = 4 * 3600,
 ) -> Iterator[None]:
@@ -45,8 +46,12 @@ def s3_lock(
             held = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read() or b"{}")
         except s3.exceptions.NoSuchKey:
             continue  # released in between: try again at once
-        if time.time() - held.get("since", 0) > stale_after:
+        since = held.get("since", 0)
+        if time.time() - since > stale_after:
             s3.delete_object(Bucket=bucket, Key=key)  # its run died holding it
+            if on_takeover:
+                started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(since))
+                on_takeover(f"{held.get('holder', 'an unknown host')} (held since {started})")
             continue
         if not waited and on_wait:
             on_wait()

@@ -17,7 +17,7 @@ import boto3
 from ...chart import JUPYTERHUB
 from ...git import Snapshot
 from ...hierarchy import host
-from ...locks import file_lock, reentrant
+from ...locks import env_file_lock, env_news, reentrant
 from ...releases import Release
 from ...settings import Settings
 from ...targets import Deployed, DeployError, PastRevision, Provisioned
@@ -259,9 +259,10 @@ class AwsTarget:
             )
         return None
 
-    def env_lock(self, env: str, on_wait=None):
+    def env_lock(self, env: str, log):
         if self.settings.state_bucket:  # across machines: Dagster may run in many pods
             key = f"tess-platform/locks/{env}"
+            waiting, took_over = env_news(env, log)
             return reentrant(
                 f"s3:{key}",
                 lambda: s3_lock(
@@ -270,10 +271,11 @@ class AwsTarget:
                     key,
                     self.region,
                     self.endpoint_url,
-                    on_wait,
+                    waiting,
+                    took_over,
                 ),
             )
-        return file_lock(self.state / "locks" / f"{env}.lock", on_wait)
+        return env_file_lock(self.state / "locks" / f"{env}.lock", env, log)
 
 
 def _record(description: str) -> dict[str, Any]:

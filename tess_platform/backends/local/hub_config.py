@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...hierarchy import local_path
+from ...releases import Release
 from ...tools import tool
 from ...values import Merged, Path_, ValuesError, dotted, get_path, has_path
 
@@ -76,24 +78,25 @@ class _Values:
         return value
 
 
-def local_port(merged: Merged, env: str) -> int:
-    port = get_path(merged.values, ("custom", "tess", "local", "ports", env))
-    if not isinstance(port, int):
+def local_port(merged: Merged, release: Release) -> int:
+    key = ("custom", "tess", "local", "ports", release.env)
+    port = get_path(merged.values, key)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        found = "is not set" if port is None else "is not a port number"
         raise ValuesError(
-            f"{merged.source_of(('custom', 'tess', 'local'))}: "
-            f"custom.tess.local.ports.{env}: the local target needs a port"
+            f"{local_path(release)}: {dotted(key)}: {found}; the local target serves each hub "
+            "on a port of 127.0.0.1 of its own, set there"
         )
     return port
 
 
 def translate(
-    merged: Merged, overlay_leaves: set[Path_], *, env: str, state_dir: Path, homes_dir: Path
+    merged: Merged, overlay_leaves: set[Path_], *, port: int, state_dir: Path, homes_dir: Path
 ) -> HubConfig:
-    custom_port = local_port(merged, env)
-    hub = HubConfig(port=custom_port)
+    hub = HubConfig(port=port)
     v = _Values(merged, hub)
 
-    hub.set("JupyterHub", "bind_url", f"http://127.0.0.1:{custom_port}{v.get('hub', 'baseUrl')}")
+    hub.set("JupyterHub", "bind_url", f"http://127.0.0.1:{port}{v.get('hub', 'baseUrl')}")
     hub.set("JupyterHub", "spawner_class", "jupyterhub.spawner.SimpleLocalProcessSpawner")
     hub.set("JupyterHub", "db_url", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}")
     hub.set("JupyterHub", "cookie_secret", v.get("hub", "cookieSecret"))

@@ -32,6 +32,7 @@ import requests
 from ...locks import file_lock, lock_held
 from ...values import canonical_sha256
 from .hub_config import HubConfig
+from .hub_env import hub_environment
 
 CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
 DEPLOYED, SUPERSEDED, FAILED = "deployed", "superseded", "failed"
@@ -432,14 +433,14 @@ class Supervisor:
         folder = self._revision_dir(rev.release, rev.revision)
         state = self.state_dir(rev.release)
         state.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "TESS_HUB_REVISION": str(folder),
-            "TESS_HUB_API_PORT": str(_free_port()),
-            "TESS_PROXY_API_PORT": str(_free_port()),
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-        env.pop("JUPYTERHUB_API_TOKEN", None)
+        # an allow-list: the proxy, services and user servers inherit from it
+        env = hub_environment(
+            os.environ,
+            bin_dir=str(Path(sys.executable).parent),
+            revision=str(folder),
+            hub_api_port=_free_port(),
+            proxy_api_port=_free_port(),
+        )
         with open(folder / "hub.log", "ab") as out:
             proc = psutil.Popen(
                 [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_FILE)],

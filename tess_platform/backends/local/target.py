@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ...git import Snapshot
-from ...locks import file_lock
+from ...locks import env_file_lock
 from ...releases import Release
 from ...secrets import generate_token, hub_secrets
 from ...settings import Settings
@@ -98,13 +98,13 @@ class LocalTarget:
         return Layer(f"local secrets ({path})", read_state_file(path, remedy), secret=True)
 
     def url(self, release: Release, merged: Merged) -> str:
-        return f"http://127.0.0.1:{local_port(merged, release.env)}/"
+        return f"http://127.0.0.1:{local_port(merged, release)}/"
 
     def deploy(self, release: Release, values, record: dict[str, Any], log) -> Deployed:
         hub = translate(
             values.merged,
             values.overlay_leaves,
-            env=release.env,
+            port=local_port(values.merged, release),
             state_dir=self.supervisor.state_dir(release.name),
             homes_dir=self.efs / release.name,
         )
@@ -128,8 +128,8 @@ class LocalTarget:
             for r in self.supervisor.history(release.name)
         ]
 
-    def env_lock(self, env: str, on_wait=None):
-        return file_lock(self.home / "locks" / f"{env}.lock", on_wait)
+    def env_lock(self, env: str, log):
+        return env_file_lock(self.home / "locks" / f"{env}.lock", env, log)
 
     def serving(self, release: Release) -> PastRevision | None:
         rev = self.supervisor.current(release.name)

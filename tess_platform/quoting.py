@@ -1,0 +1,19 @@
+"""How text from outside (a run tag, a key, a CLI argument) is echoed in a message: cut to a
+bounded length that says how long it was, so that a megabyte of input never becomes a
+megabyte of error, log and run record."""
+
+from __future__ import annotations
+
+LIMIT = 60
+
+
+def clipped(text: str, limit: int = LIMIT) -> str:
+    """`text` itself if short, else its start and how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(text)} characters)"
+
+
+def quoted(value: object, limit: int = LIMIT) -> str:
+    """`value` quoted (repr: control characters shown, not acted on) and clipped."""
+    return clipped(repr(value), limit)
