@@ -4,13 +4,15 @@ problem in. Messages never quote a value: a value may be a secret."""
 from __future__ import annotations
 
 import re
-from typing import Any
-
-import jsonschema
+import sys
+from typing import TYPE_CHECKING, Any
 
 from .chart import ChartFiles
 from .quoting import clipped
 from .values import Layer, Merged, ValuesError, dotted, merge
+
+if TYPE_CHECKING:
+    import jsonschema
 
 
 def chart_values(chart: ChartFiles, layers: list[Layer]) -> Merged:
@@ -18,8 +20,18 @@ def chart_values(chart: ChartFiles, layers: list[Layer]) -> Merged:
     return merge([Layer("chart defaults", chart.defaults), *layers])
 
 
+def _validator(schema: dict):
+    # jsonschema's import builds rfc3987-syntax's grammar (0.8 s in every process that loads
+    # the code location) for an "iri" format checker that validation without format checking
+    # never runs: unless something imported it already, it is marked absent and skipped
+    sys.modules.setdefault("rfc3987_syntax", None)
+    import jsonschema
+
+    return jsonschema.Draft7Validator(schema)
+
+
 def problems(chart: ChartFiles, merged: Merged) -> list[str]:
-    validator = jsonschema.Draft7Validator(chart.schema)
+    validator = _validator(chart.schema)
     out = []
     for error in sorted(validator.iter_errors(merged.values), key=lambda e: list(e.path)):
         for path, reason in _explain(error, chart):
