@@ -17,7 +17,7 @@ from .chart import ChartFiles
 from .releases import Release
 from .schema import chart_values, validate
 from .secrets import SecretsError, decrypt, is_encrypted
-from .values import Layer, Merged, ValuesError, get_path
+from .values import Layer, Merged, ValuesError, get_path, leaf_paths
 from .yaml_loader import load_mapping
 
 CONFIG_DIR = "hub_config"
@@ -137,6 +137,29 @@ def secrets_path(release: Release) -> str:
 class Hierarchy:
     layers: list[Layer]
     notes: list[str] = field(default_factory=list)  # what an operator should know, e.g. skips
+
+
+@dataclass
+class ReleaseValues:
+    release: Release
+    merged: Merged
+    hierarchy: Hierarchy
+    image: ImageRef | None
+    pipeline: Layer | None = None
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The documents helm merges, in order (later wins)."""
+        return self.hierarchy.layers + ([self.pipeline] if self.pipeline else [])
+
+    @property
+    def sha256(self) -> str:
+        return self.merged.sha256()
+
+    @property
+    def overlay_leaves(self) -> set[tuple[str, ...]]:
+        """Leaves the hierarchy itself sets (not the chart's defaults)."""
+        return {p for layer in self.hierarchy.layers for p in leaf_paths(layer.values) if p}
 
 
 def config_layers(tree: Tree, release: Release, target: str) -> list[Layer]:

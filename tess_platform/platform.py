@@ -15,7 +15,7 @@ from .backends.image import ImageRef
 from .chart import JUPYTERHUB, ChartFiles, chart_files
 from .git import GitError, Repo, Snapshot
 from .hierarchy import (
-    Hierarchy,
+    ReleaseValues,
     SnapshotTree,
     Tree,
     pipeline_layer,
@@ -26,34 +26,22 @@ from .hierarchy import (
 from .releases import Release, all_releases
 from .secrets import Redactor
 from .settings import Settings
-from .targets import SERVICE, Deployed, DeployError, Endpoint, Target, target_from_settings
+from .targets import SERVICE, Deployed, DeployError, Endpoint, Target
 from .tree_digest import folder_digest
-from .values import Layer, Merged, canonical_sha256, diff, get_path, leaf_paths
+from .values import Merged, canonical_sha256, diff, get_path
 
 STAGING, PROD = "staging", "prod"
 
 
-@dataclass
-class ReleaseValues:
-    release: Release
-    merged: Merged
-    hierarchy: Hierarchy
-    image: ImageRef | None
-    pipeline: Layer | None = None
+def target_from_settings(settings: Settings, redact=None) -> Target:
+    """The target TESS_TARGET names; `redact` scrubs secrets from what its tools print."""
+    if settings.target == "aws":
+        from .backends.aws.target import AwsTarget  # its boto3 only where it runs
 
-    @property
-    def layers(self) -> list[Layer]:
-        """The documents helm merges, in order (later wins)."""
-        return self.hierarchy.layers + ([self.pipeline] if self.pipeline else [])
+        return AwsTarget(settings, redact=redact)
+    from .backends.local.target import LocalTarget
 
-    @property
-    def sha256(self) -> str:
-        return self.merged.sha256()
-
-    @property
-    def overlay_leaves(self) -> set[tuple[str, ...]]:
-        """Leaves the hierarchy itself sets (not the chart's defaults)."""
-        return {p for layer in self.hierarchy.layers for p in leaf_paths(layer.values) if p}
+    return LocalTarget(settings)
 
 
 @dataclass

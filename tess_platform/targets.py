@@ -6,16 +6,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from .backends.image import ImageRef
 from .git import Snapshot
+from .hierarchy import ReleaseValues
 from .releases import Release
-from .settings import Settings
 from .values import Layer, Merged
-
-if TYPE_CHECKING:
-    from .platform import ReleaseValues
 
 SERVICE = "tess-platform"  # the hub service whose token the pipeline's checks use
 
@@ -100,14 +97,3 @@ class Target(Protocol):
         release_hash of its latest materialization); None when it does not. A rollback the
         pipeline made serves a release_hash it deployed before: that is not drift."""
         ...
-
-
-def target_from_settings(settings: Settings, redact=None) -> Target:
-    """The target TESS_TARGET names; `redact` scrubs secrets from what its tools print."""
-    if settings.target == "aws":
-        from .backends.aws.target import AwsTarget
-
-        return AwsTarget(settings, redact=redact)
-    from .backends.local.target import LocalTarget
-
-    return LocalTarget(settings)

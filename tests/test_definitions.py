@@ -1,5 +1,6 @@
 """The asset graph is DESIGN.md's public surface, and Dagster loads it as operators will."""
 
+import ast
 import subprocess
 from pathlib import Path
 
@@ -116,6 +117,40 @@ def test_the_core_does_not_import_dagster():
         if "import dagster" in p.read_text() or "from dagster" in p.read_text()
     ]
     assert offenders == []
+
+
+def _core_imports() -> dict[str, set[str]]:
+    """Each module of tess_platform/ and the modules of tess_platform/ it imports."""
+    files = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in (ROOT / "tess_platform").rglob("*.py")
+    }
+    graph = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                parts = [*base] if node.level else []
+                module = ".".join([*parts, *([node.module] if node.module else [])])
+                found |= {f"{module}.{a.name}" for a in node.names} | {module}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        graph[name] = (found & files.keys()) - {name}
+    return graph
+
+
+def test_the_core_has_no_import_cycle():
+    graph = _core_imports()
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(
+            m == goal or (m not in seen and not seen.add(m) and reaches(m, goal, seen))
+            for m in graph[start]
+        )
+
+    assert sorted(m for m in graph if reaches(m, m, set())) == []
 
 
 def test_a_run_locks_the_environments_it_deploys_even_without_a_tag():
