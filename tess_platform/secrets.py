@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
 import secrets as _random
 import subprocess
-import tempfile
 from collections.abc import Iterable
+
+from .files import private_temp_file
 
 GIT_CRYPT_MAGIC = b"\0GITCRYPT\0"
 
@@ -32,20 +32,16 @@ def decrypt(blob: bytes, key_b64: str, source: str) -> bytes:
             "`git-crypt export-key FILE` and set `base64 -w0 FILE`"
         ) from None
     # git-crypt reads its key from a file: a 0600 one, removed at once
-    fd, key_path = tempfile.mkstemp(prefix="tess-git-crypt-")
     try:
-        os.write(fd, key)
-        os.close(fd)
-        result = subprocess.run(
-            ["git-crypt", "smudge", f"--key-file={key_path}"],
-            input=blob,
-            capture_output=True,
-            timeout=60,
-        )
+        with private_temp_file(key, prefix="tess-git-crypt-") as key_path:
+            result = subprocess.run(
+                ["git-crypt", "smudge", f"--key-file={key_path}"],
+                input=blob,
+                capture_output=True,
+                timeout=60,
+            )
     except FileNotFoundError:
         raise SecretsError(f"{source}: git-crypt is not installed; run `bash .ci/setup`") from None
-    finally:
-        os.unlink(key_path)
     if result.returncode != 0 or is_encrypted(result.stdout):
         raise SecretsError(
             f"{source}: git-crypt could not decrypt it with TESS_GIT_CRYPT_KEY "

@@ -3,12 +3,12 @@ where git-crypt will encrypt it."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import yaml
 
+from .files import write_file
 from .hierarchy import WorkTree, config_layers, host, secrets_path
 from .releases import Release
 from .secrets import SecretsError, hub_secrets
@@ -64,11 +64,8 @@ def init_secrets(
                 "oauth_callback_url": callback_url(root, release),
             }
         }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(f"# {release.name} secrets: encrypted in git by git-crypt\n")
-        yaml.safe_dump(secrets, f, sort_keys=False)
+    header = f"# {release.name} secrets: encrypted in git by git-crypt\n"
+    write_file(path, header + yaml.safe_dump(secrets, sort_keys=False))
     return path
 
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import yaml
 
 from ..chart import Chart
+from ..files import write_file
 from ..secrets import Redactor
 from ..tools import tool
 
@@ -261,10 +262,7 @@ def _isolated_env(root: Path) -> dict[str, str]:
 
 
 def _write(path: Path, text: str) -> Path:
-    # created 0600 from the start: there is no moment another user could read the values
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    write_file(path, text)  # 0600 from the start: no moment another user reads the values
     return path
 
 

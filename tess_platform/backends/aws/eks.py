@@ -5,8 +5,6 @@ temporary kubeconfig that is removed after use. Nothing global (~/.kube, ~/.aws)
 from __future__ import annotations
 
 import base64
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +13,8 @@ from typing import Any
 import boto3
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from ...files import private_temp_file
 
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"  # binds the token to one cluster
@@ -127,10 +127,6 @@ def kubeconfig(
         "current-context": name,
         "preferences": {},
     }
-    fd, path = tempfile.mkstemp(prefix="tess-kubeconfig-", suffix=".yaml")  # created 0600
-    try:
-        with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(config, f, sort_keys=False)
-        yield Path(path)
-    finally:
-        Path(path).unlink(missing_ok=True)
+    text = yaml.safe_dump(config, sort_keys=False)
+    with private_temp_file(text, prefix="tess-kubeconfig-", suffix=".yaml") as path:
+        yield path

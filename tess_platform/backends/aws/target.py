@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 
 from ...chart import JUPYTERHUB
+from ...files import write_file
 from ...git import Snapshot
 from ...hierarchy import host
 from ...locks import env_file_lock, env_news, reentrant
@@ -67,11 +68,8 @@ class AwsTarget:
         applied = tf.apply(work / "tfplan")
         log("terraform applied the saved plan" if applied else "no changes: applied nothing")
         outputs = tf.outputs()
-        self.state.mkdir(parents=True, exist_ok=True)
-        tmp = self.outputs_file.with_suffix(".tmp")  # whole or not at all: a sensor reads it
-        tmp.write_text(json.dumps(outputs, indent=2, sort_keys=True))
-        tmp.chmod(0o600)
-        tmp.replace(self.outputs_file)
+        # whole or not at all: a sensor reads it
+        write_file(self.outputs_file, json.dumps(outputs, indent=2, sort_keys=True))
         summary_meta = {
             "target": "aws",
             "applied": applied,
@@ -153,10 +151,10 @@ class AwsTarget:
             self.session, "ecr", self.region, self.endpoint_url
         ).get_authorization_token()["authorizationData"][0]
         registry = repository.split("/", 1)[0]
-        (folder / "config.json").write_text(
-            json.dumps({"auths": {registry: {"auth": auth["authorizationToken"]}}})
+        write_file(
+            folder / "config.json",
+            json.dumps({"auths": {registry: {"auth": auth["authorizationToken"]}}}),
         )
-        (folder / "config.json").chmod(0o600)
 
     # -- releases ------------------------------------------------------------------------
     def target_secrets(self, release: Release) -> Layer | None:

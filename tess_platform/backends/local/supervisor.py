@@ -29,6 +29,7 @@ from typing import Any
 import psutil
 import requests
 
+from ...files import write_file
 from ...locks import file_lock, lock_held
 from ...values import canonical_sha256
 from .hub_config import HubConfig
@@ -110,12 +111,7 @@ def _now() -> str:
 
 
 def _write(path: Path, data: Any, mode: int = 0o644) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    os.fchmod(fd, mode)  # before any content: a leftover tmp may have had another mode
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    tmp.replace(path)
+    write_file(path, json.dumps(data, indent=2, sort_keys=True), mode)
 
 
 class Supervisor:

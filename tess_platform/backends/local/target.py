@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ...files import write_file
 from ...git import Snapshot
 from ...locks import env_file_lock
 from ...releases import Release
@@ -85,12 +83,8 @@ class LocalTarget:
             generated["hub"]["config"] = {
                 "SharedPasswordAuthenticator": {"user_password": generate_token(12)}
             }
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".new-")  # created 0600
-            with os.fdopen(fd, "w") as f:
-                json.dump(generated, f, indent=2)
-            with contextlib.suppress(FileExistsError):  # another process was first: use its
-                os.link(tmp, path)
-            os.unlink(tmp)
+            # another process may have been first: then its secrets are the release's
+            write_file(path, json.dumps(generated, indent=2), first_wins=True)
         remedy = (
             "restore it, or remove it to have new ones generated at the next deploy (the "
             "release's tokens, cookie secret and shared password then change)"
