@@ -52,6 +52,22 @@ class PastRevision:
     record: dict[str, Any]  # what the pipeline deployed: git_sha, release_hash, image, ...
 
 
+def serves_another_release(
+    revision: PastRevision | None, deployed_hash: str | None, label: str = "revision"
+) -> str | None:
+    """The drift every target looks for last: what serves is not the release the pipeline
+    last deployed (an upgrade or rollback by hand); None when it is, or nothing is known."""
+    if revision is None or deployed_hash is None:
+        return None
+    serving = revision.record.get("release_hash")
+    if serving == deployed_hash:
+        return None
+    return (
+        f"{label} {revision.revision} serves release {(serving or '?')[:12]}, but the pipeline "
+        f"last deployed release {deployed_hash[:12]}"
+    )
+
+
 class Target(Protocol):
     name: str
 

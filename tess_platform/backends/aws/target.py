@@ -21,7 +21,13 @@ from ...hierarchy import host
 from ...locks import env_file_lock, env_news, reentrant
 from ...releases import Release
 from ...settings import Settings
-from ...targets import Deployed, DeployError, PastRevision, Provisioned
+from ...targets import (
+    Deployed,
+    DeployError,
+    PastRevision,
+    Provisioned,
+    serves_another_release,
+)
 from ...values import Layer, Merged, canonical_sha256
 from ..helm import Helm, HelmError
 from ..image import ImageError, ImageRef, RenderedImage, build, docker_answers, render
@@ -248,14 +254,7 @@ class AwsTarget:
         last = history[-1]
         if last.status != "deployed":
             return f"helm revision {last.revision} is {last.status}"
-        serving = last.record.get("release_hash")
-        if deployed_hash is not None and serving != deployed_hash:
-            return (
-                f"helm revision {last.revision} serves release "
-                f"{(serving or '?')[:12]}, but the pipeline last deployed release "
-                f"{deployed_hash[:12]}"
-            )
-        return None
+        return serves_another_release(last, deployed_hash, "helm revision")
 
     def env_lock(self, env: str, log):
         if self.settings.state_bucket:  # across machines: Dagster may run in many pods

@@ -12,7 +12,14 @@ from ...locks import env_file_lock
 from ...releases import Release
 from ...secrets import generate_token, hub_secrets
 from ...settings import Settings
-from ...targets import SERVICE, Deployed, DeployError, PastRevision, Provisioned
+from ...targets import (
+    SERVICE,
+    Deployed,
+    DeployError,
+    PastRevision,
+    Provisioned,
+    serves_another_release,
+)
 from ...values import Layer, Merged, canonical_sha256
 from ..image import ImageRef, build, docker_answers, render
 from .hub_config import local_port, translate
@@ -126,24 +133,19 @@ class LocalTarget:
         return env_file_lock(self.home / "locks" / f"{env}.lock", env, log)
 
     def serving(self, release: Release) -> PastRevision | None:
-        rev = self.supervisor.current(release.name)
-        if rev is None or self.supervisor.drift(release.name):
+        if self.supervisor.drift(release.name):
             return None
-        return PastRevision(rev.revision, rev.status, rev.description, rev.record)
+        return self._current(release)
 
     def drift(self, release: Release, deployed_hash: str | None) -> str | None:
-        found = self.supervisor.drift(release.name)
+        found = self.supervisor.drift(release.name)  # the hub's processes and files
         if found:
             return found
-        current = self.supervisor.current(release.name)
-        serving = current.record.get("release_hash") if current else None
-        if deployed_hash is not None and current and serving != deployed_hash:
-            return (
-                f"revision {current.revision} serves release "
-                f"{(serving or '?')[:12]}, but the pipeline last deployed release "
-                f"{deployed_hash[:12]}"
-            )
-        return None
+        return serves_another_release(self._current(release), deployed_hash)
+
+    def _current(self, release: Release) -> PastRevision | None:
+        rev = self.supervisor.current(release.name)
+        return rev and PastRevision(rev.revision, rev.status, rev.description, rev.record)
 
     def password_file(self, release: Release) -> Path:
         return self.home / "secrets" / f"{release.name}.json"
