@@ -71,8 +71,8 @@ def floor(tmp: Path, repo_path: Path, sha: str, n: int) -> float:
 def deploy(tmp: Path, repo_path: Path, sha: str, n: int) -> float:
     from dagster import DagsterInstance
 
+    from tess_dagster.definitions import defs
     from tess_platform.backends.local.supervisor import Supervisor
-    from tess_platform.definitions import defs
 
     environment(tmp, repo_path, f"deploy-{n}")
     (tmp / f"deploy-{n}" / "dagster").mkdir(parents=True)

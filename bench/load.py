@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 IMPORTS = {
     "dagster_s": "import dagster",
-    "definitions_s": "import tess_platform.definitions",
+    "definitions_s": "import tess_dagster.definitions",
     "cli_s": "import tess_platform.cli",
 }
 

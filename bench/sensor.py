@@ -50,8 +50,8 @@ def grow_history(site: Site, commits: int) -> None:
 def tick(site: Site, cursor: str | None):
     from dagster import build_sensor_context
 
-    from sensors.staging import staging_branch_sensor
-    from tess_platform.definitions import defs
+    from tess_dagster.definitions import defs
+    from tess_dagster.sensors.staging import staging_branch_sensor
 
     context = build_sensor_context(instance=site.instance, cursor=cursor, definitions=defs)
     started = time.perf_counter()
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=5000)
     parser.add_argument("--idle-ticks", type=int, default=20)
     args = parser.parse_args()
-    from sensors.staging import staging_branch_sensor
+    from tess_dagster.sensors.staging import staging_branch_sensor
 
     interval = staging_branch_sensor.minimum_interval_seconds
     tmp = Path(tempfile.mkdtemp(prefix="tess-bench-"))

@@ -234,7 +234,7 @@ class Site:
         self.instance = DagsterInstance.local_temp(str(self.dagster_home))
 
     def run(self, job: str, tags: dict | None = None, **kw):
-        from tess_platform.definitions import defs
+        from tess_dagster.definitions import defs
 
         return defs.resolve_job_def(job).execute_in_process(
             instance=self.instance, tags=tags or {}, raise_on_error=False, **kw
@@ -242,7 +242,7 @@ class Site:
 
     def execute(self, request, job: str | None = None):
         """Run a sensor's RunRequest as the daemon would: its job, exactly its selection."""
-        from tess_platform.definitions import defs
+        from tess_dagster.definitions import defs
 
         selected = defs.resolve_job_def(request.job_name or job).get_subset(
             asset_selection=set(request.asset_selection or ()),

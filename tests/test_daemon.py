@@ -99,7 +99,7 @@ def test_the_backend_lock_serializes_deploys_that_bypass_the_queue(daemon_site, 
     script.write_text(
         "import sys\n"
         "from dagster import DagsterInstance\n"
-        "from tess_platform.definitions import defs\n"
+        "from tess_dagster.definitions import defs\n"
         "instance = DagsterInstance.from_config(sys.argv[1])\n"
         "job = defs.resolve_job_def('deploy_staging')\n"
         "result = job.execute_in_process(instance=instance, raise_on_error=False)\n"
@@ -195,7 +195,7 @@ def wait_for_step(site, run_id, step_part, timeout=180):
     ["staging__tess_public__values", "staging__tess_public__release", "server_spawns"],
 )
 def test_a_run_killed_with_sigkill_is_marked_failed_and_the_next_run_completes(daemon_site, point):
-    from sensors.launcher import worker
+    from tess_dagster.sensors.launcher import worker
     from tess_platform.backends.local.supervisor import Supervisor
 
     site = daemon_site

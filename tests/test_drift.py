@@ -7,10 +7,10 @@ import pytest
 import requests
 from dagster import AssetKey, build_sensor_context
 
-from sensors.drift import release_drift_sensor
-from sensors.staging import staging_branch_sensor
+from tess_dagster.definitions import defs
+from tess_dagster.sensors.drift import release_drift_sensor
+from tess_dagster.sensors.staging import staging_branch_sensor
 from tess_platform.backends.local.supervisor import Supervisor
-from tess_platform.definitions import defs
 
 
 def tick(site, sensor, cursor=None):

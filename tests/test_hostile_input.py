@@ -10,9 +10,9 @@ from conftest import cli, failures
 from dagster import build_sensor_context
 from hostile import CORPUS, Case
 
-from sensors.staging import staging_branch_sensor
+from tess_dagster.definitions import defs
+from tess_dagster.sensors.staging import staging_branch_sensor
 from tess_platform.backends.local.supervisor import Supervisor
-from tess_platform.definitions import defs
 
 RELEASE = "tess-public-staging"
 

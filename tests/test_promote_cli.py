@@ -17,9 +17,9 @@ from dagster import (
     build_sensor_context,
 )
 
-from sensors.staging import staging_branch_sensor
+from tess_dagster.definitions import defs
+from tess_dagster.sensors.staging import staging_branch_sensor
 from tess_platform.dagster_dev import DagsterDev
-from tess_platform.definitions import defs
 
 DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 

@@ -18,10 +18,10 @@ from dagster import (
     build_sensor_context,
 )
 
-from assets.keys import check_keys
-from sensors.prod import prod_branch_sensor
+from tess_dagster.assets.keys import check_keys
+from tess_dagster.definitions import defs
+from tess_dagster.sensors.prod import prod_branch_sensor
 from tess_platform.backends.local.supervisor import Supervisor
-from tess_platform.definitions import defs
 from tess_platform.releases import Release
 
 PUBLIC_STAGING = AssetKey(["staging", "tess_public", "release"])

@@ -6,8 +6,8 @@ import pytest
 from conftest import failures
 from dagster import AssetKey, build_sensor_context
 
-from sensors.staging import staging_branch_sensor
-from tess_platform.definitions import defs
+from tess_dagster.definitions import defs
+from tess_dagster.sensors.staging import staging_branch_sensor
 from tess_platform.git import Repo
 
 INFRA = {"infra/eks_cluster", "image/user_image"}

@@ -11,11 +11,11 @@ from dagster import (
     build_sensor_context,
 )
 
-from assets.history import failed_since_deploy, record
-from sensors.drift import release_drift_sensor, verify_after_failed_run
-from sensors.staging import staging_branch_sensor
+from tess_dagster.assets.history import failed_since_deploy, record
+from tess_dagster.definitions import defs
+from tess_dagster.sensors.drift import release_drift_sensor, verify_after_failed_run
+from tess_dagster.sensors.staging import staging_branch_sensor
 from tess_platform.backends.local.supervisor import Supervisor
-from tess_platform.definitions import defs
 from tess_platform.releases import Release
 
 PUBLIC, PRIVATE = Release("tess-public", "staging"), Release("tess-private", "staging")

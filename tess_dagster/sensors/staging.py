@@ -12,8 +12,13 @@ from dagster import (
     sensor,
 )
 
-from assets.history import deployed_hash, failed_since_deploy, in_flight, unhandled_drift
-from assets.keys import check_keys, release_key, upstream_keys
+from tess_dagster.assets.history import (
+    deployed_hash,
+    failed_since_deploy,
+    in_flight,
+    unhandled_drift,
+)
+from tess_dagster.assets.keys import check_keys, release_key, upstream_keys
 from tess_platform.platform import STAGING, Platform
 from tess_platform.releases import Release, all_releases
 from tess_platform.tags import ENV_TAG, SHA_TAG

@@ -10,7 +10,7 @@ from dagster import (
     sensor,
 )
 
-from assets.history import deployed, in_flight, promoted
+from tess_dagster.assets.history import deployed, in_flight, promoted
 from tess_platform.platform import PROD, Platform
 from tess_platform.releases import all_releases
 from tess_platform.tags import APPROVER_TAG, SHA_TAG, TRIGGER_TAG

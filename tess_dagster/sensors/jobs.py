@@ -12,8 +12,8 @@ from dagster import (
 from dagster import job as job_
 from dagster import op as op_
 
-from assets.keys import check_keys, release_key
-from assets.resources import PlatformResource
+from tess_dagster.assets.keys import check_keys, release_key
+from tess_dagster.assets.resources import PlatformResource
 from tess_platform.releases import Release, UnknownReleaseError, all_releases
 from tess_platform.tags import ENV_TAG
 from tess_platform.targets import DeployError

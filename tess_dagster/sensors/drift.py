@@ -16,8 +16,8 @@ from dagster import (
     sensor,
 )
 
-from assets.history import deployed, executions, in_flight
-from assets.keys import check_keys
+from tess_dagster.assets.history import deployed, executions, in_flight
+from tess_dagster.assets.keys import check_keys
 from tess_platform.platform import Platform
 from tess_platform.releases import all_releases
 from tess_platform.tags import TRIGGER_TAG
