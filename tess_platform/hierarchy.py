@@ -87,14 +87,15 @@ class WorkTree(_Folder):
         if stored:
             return all(is_encrypted(blob) for blob in stored)
         # untracked: `git add` encrypts it only with both the attribute and the filter
-        return self.git_crypt_covers(relpath) and self._git_crypt_filter_configured()
+        return self.git_crypt_covers(relpath) and self.git_crypt_configured()
 
     def git_crypt_covers(self, relpath: str) -> bool:
         """Whether .gitattributes puts the file under git-crypt's filter."""
         out = self._git("check-attr", "filter", "--", relpath)
         return out is not None and out.decode().strip().endswith(": filter: git-crypt")
 
-    def _git_crypt_filter_configured(self) -> bool:
+    def git_crypt_configured(self) -> bool:
+        """Whether git-crypt's filter is set up in this checkout (`init` or `unlock`)."""
         return bool(self._git("config", "--get", "filter.git-crypt.clean"))
 
     def _stored_blobs(self, relpath: str) -> list[bytes]:

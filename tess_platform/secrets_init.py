@@ -3,7 +3,6 @@ where git-crypt will encrypt it."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import yaml
@@ -36,7 +35,7 @@ def preflight(root: Path, release: Release, force: bool = False) -> Path:
             f"{relpath}: git-crypt would not encrypt it (.gitattributes does not "
             "cover it); nothing was written"
         )
-    if not _git_crypt_ready(root):
+    if not WorkTree(root).git_crypt_configured():
         raise SecretsError(
             f"{root}: git-crypt is not set up in this checkout: run "
             "`git-crypt init` (or `git-crypt unlock KEY`) first; nothing written"
@@ -67,13 +66,3 @@ def init_secrets(
     header = f"# {release.name} secrets: encrypted in git by git-crypt\n"
     write_file(path, header + yaml.safe_dump(secrets, sort_keys=False))
     return path
-
-
-def _git_crypt_ready(root: Path) -> bool:
-    out = subprocess.run(
-        ["git", "config", "--get", "filter.git-crypt.smudge"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-    )
-    return out.returncode == 0 and "git-crypt" in out.stdout
