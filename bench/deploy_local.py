@@ -1,11 +1,13 @@
-"""deploy_staging of both hubs on the local target, against its floor, measured side by side.
+"""deploy_staging of N hubs on the local target, against its floor, measured side by side.
 
-The floor: the same two hubs started by the supervisor alone, with no Dagster, and checked
-as the pipeline checks them (hub_healthy, server_spawns). The deploy: a deploy_staging run
-in a real Dagster instance, from a git snapshot, values, image render, releases and checks.
-Each round starts from empty state folders. Prints one JSON line last.
+For each N, a repository with N hub folders (the two shipped hubs, and workshop hubs beside
+them). The floor: the same N hubs started by the supervisor alone, in parallel, with no
+Dagster, and checked as the pipeline checks them (hub_healthy, server_spawns). The deploy: a
+deploy_staging run as a run worker executes it (its executor, each step a process of its
+own), from a git snapshot, values, image render, releases and checks. Each round starts from
+empty state folders. Prints one JSON line last.
 
-    .venv/bin/python bench/deploy_local.py [--rounds N]
+    .venv/bin/python bench/deploy_local.py [--hubs 2,6] [--rounds N]
 """
 
 from __future__ import annotations
@@ -14,109 +16,140 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from conftest import CHART_DIR, free_port, make_repo  # noqa: E402
+from conftest import CHART_DIR, add_hub, free_port, make_repo  # noqa: E402
+
+# the deploy, in a process of its own: the code location loads for this repository's hubs
+RUN = """
+import sys, time
+from dagster import DagsterInstance, execute_job, reconstructable
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+repo = ReconstructableRepository.for_module("tess_dagster.definitions", "defs", sys.argv[2])
+job = repo.get_reconstructable_job("deploy_staging")
+with DagsterInstance.local_temp(sys.argv[1]) as instance:
+    started = time.perf_counter()
+    result = execute_job(job, instance, tags={"tess/git_sha": sys.argv[3]})
+    elapsed = time.perf_counter() - started
+assert result.success, [e.message for e in result.all_events if e.is_failure]
+print(elapsed)
+"""
 
 
-def environment(tmp: Path, repo_path: Path, name: str) -> None:
-    os.environ.update(
-        TESS_TARGET="local",
-        TESS_REPO=str(repo_path),
-        TESS_LOCAL_HOME=str(tmp / name / "home"),
-        TESS_CACHE=str(tmp / name / "cache"),
-        TESS_CHART_DIR=str(CHART_DIR),
-    )
-    os.environ.pop("TESS_GIT_CRYPT_KEY", None)
+def environment(tmp: Path, repo_path: Path, name: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "TESS_TARGET": "local",
+        "TESS_REPO": str(repo_path),
+        "TESS_LOCAL_HOME": str(tmp / name / "home"),
+        "TESS_CACHE": str(tmp / name / "cache"),
+        "TESS_CHART_DIR": str(CHART_DIR),
+    }
+    env.pop("TESS_GIT_CRYPT_KEY", None)
+    return env
 
 
-def floor(tmp: Path, repo_path: Path, sha: str, n: int) -> float:
+def floor(tmp: Path, repo_path: Path, sha: str, name: str) -> float:
     from tess_platform import health
-    from tess_platform.backends.local.hub_config import translate
+    from tess_platform.backends.local.hub_config import local_port, translate
     from tess_platform.platform import Platform
-    from tess_platform.releases import all_releases
+    from tess_platform.settings import Settings
 
-    environment(tmp, repo_path, f"floor-{n}")
-    platform = Platform()
+    platform = Platform(Settings.from_env(environment(tmp, repo_path, name)))
     snapshot = platform.repo.snapshot(sha)
     tree = platform.tree(snapshot)
     image = platform.image_ref(tree)
     target, supervisor = platform.target, platform.target.supervisor
-    configs = []
-    for release in all_releases("staging"):  # prepared before the clock starts
+    prepared = []
+    for release in platform.hubs(snapshot).releases("staging"):  # before the clock starts
         values = platform.values(tree, release, image)
         hub = translate(
             values.merged,
             values.overlay_leaves,
-            env=release.env,
+            port=local_port(values.merged, release),
             state_dir=supervisor.state_dir(release.name),
             homes_dir=target.efs / release.name,
         )
-        configs.append((release, hub, platform.endpoint_for(release, values.merged)))
-    started = time.perf_counter()
-    for release, hub, endpoint in configs:
+        prepared.append((release, hub, platform.endpoint_for(release, values.merged)))
+
+    def start_and_check(item) -> None:
+        release, hub, endpoint = item
         supervisor.upgrade(release.name, hub, {}, log=lambda m: None)
         assert health.hub_healthy(endpoint).passed and health.server_spawns(endpoint).passed
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(prepared)) as pool:
+        list(pool.map(start_and_check, prepared))
     elapsed = time.perf_counter() - started
     supervisor.stop_all()
     return elapsed
 
 
-def deploy(tmp: Path, repo_path: Path, sha: str, n: int) -> float:
-    from dagster import DagsterInstance
-
-    from tess_dagster.definitions import defs
+def deploy(tmp: Path, repo_path: Path, sha: str, name: str) -> float:
     from tess_platform.backends.local.supervisor import Supervisor
 
-    environment(tmp, repo_path, f"deploy-{n}")
-    (tmp / f"deploy-{n}" / "dagster").mkdir(parents=True)
-    instance = DagsterInstance.local_temp(str(tmp / f"deploy-{n}" / "dagster"))
-    job = defs.resolve_job_def("deploy_staging")
-    started = time.perf_counter()
-    result = job.execute_in_process(instance=instance, tags={"tess/git_sha": sha})
-    elapsed = time.perf_counter() - started
-    assert result.success
-    Supervisor(Path(os.environ["TESS_LOCAL_HOME"])).stop_all()
-    return elapsed
+    env = environment(tmp, repo_path, name)
+    (tmp / name / "dagster").mkdir(parents=True)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", RUN, str(tmp / name / "dagster"), str(ROOT), sha],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        Supervisor(Path(env["TESS_LOCAL_HOME"])).stop_all()
+    return float(out.stdout.split()[-1])
+
+
+def repository(tmp: Path, hubs: int):
+    """The shipped hubs, and workshop hubs up to `hubs`."""
+    ports = {
+        d: {"staging": free_port(), "prod": free_port()} for d in ("tess-public", "tess-private")
+    }
+    repo = make_repo(tmp / f"repo-{hubs}", ports)
+    for n in range(hubs - 2):
+        add_hub(repo, f"workshop-{n + 1}", {"staging": free_port(), "prod": free_port()})
+    return repo, repo.commit(f"{hubs} hubs")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--hubs", default="2,6", help="hub counts, comma separated, each >= 2")
     parser.add_argument("--rounds", type=int, default=3)
-    rounds = parser.parse_args().rounds
+    args = parser.parse_args()
+    counts = [int(n) for n in args.hubs.split(",")]
+    results = {}
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        ports = {
-            d: {"staging": free_port(), "prod": free_port()}
-            for d in ("tess-public", "tess-private")
-        }
-        repo = make_repo(tmp / "repo", ports)
-        sha = repo.commit("bench")
-        deploy(tmp, repo.path, sha, -1)  # warm-up: imports, first renders
-        floors, deploys = [], []
-        for n in range(rounds):  # interleaved, so that load on the machine hits both alike
-            floors.append(floor(tmp, repo.path, sha, n))
-            deploys.append(deploy(tmp, repo.path, sha, n))
-            print(
-                f"round {n}: floor {floors[-1]:.2f} s, deploy {deploys[-1]:.2f} s", file=sys.stderr
-            )
-    deploy_s, floor_s = statistics.median(deploys), statistics.median(floors)
-    print(
-        json.dumps(
-            {
+        for hubs in counts:
+            repo, sha = repository(tmp, hubs)
+            deploy(tmp, repo.path, sha, f"warm-{hubs}")  # imports, first renders
+            floors, deploys = [], []
+            for n in range(args.rounds):  # interleaved: load on the machine hits both alike
+                floors.append(floor(tmp, repo.path, sha, f"floor-{hubs}-{n}"))
+                deploys.append(deploy(tmp, repo.path, sha, f"deploy-{hubs}-{n}"))
+                print(
+                    f"{hubs} hubs, round {n}: floor {floors[-1]:.2f} s, deploy {deploys[-1]:.2f} s",
+                    file=sys.stderr,
+                )
+            deploy_s, floor_s = statistics.median(deploys), statistics.median(floors)
+            results[str(hubs)] = {
                 "deploy_s": round(deploy_s, 3),
                 "floor_s": round(floor_s, 3),
                 "ratio": round(deploy_s / floor_s, 3),
-                "rounds": rounds,
             }
-        )
-    )
+    print(json.dumps({"hubs": results, "rounds": args.rounds}))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ def tick(site: Site, cursor: str | None):
     from dagster import build_sensor_context
 
     from tess_dagster.definitions import defs
-    from tess_dagster.sensors.staging import staging_branch_sensor
+
+    staging_branch_sensor = defs.get_sensor_def("staging_branch_sensor")
 
     context = build_sensor_context(instance=site.instance, cursor=cursor, definitions=defs)
     started = time.perf_counter()
@@ -71,7 +72,7 @@ def healthy_at(site: Site, sha: str) -> bool:
     from dagster import AssetKey
 
     for d in ("tess_public", "tess_private"):
-        mat = site.latest(AssetKey(["staging", d, "release"]))
+        mat = site.latest(AssetKey(["staging", f"{d}_staging_release"]))
         if mat is None or mat.metadata["git_sha"].value != sha:
             return False
         try:
@@ -87,7 +88,9 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=5000)
     parser.add_argument("--idle-ticks", type=int, default=20)
     args = parser.parse_args()
-    from tess_dagster.sensors.staging import staging_branch_sensor
+    from tess_dagster.definitions import defs
+
+    staging_branch_sensor = defs.get_sensor_def("staging_branch_sensor")
 
     interval = staging_branch_sensor.minimum_interval_seconds
     tmp = Path(tempfile.mkdtemp(prefix="tess-bench-"))

@@ -17,14 +17,15 @@ from .chart import ChartError
 from .dagster_dev import DagsterDev, DagsterDevError
 from .git import GitError
 from .hierarchy import CONFIG_DIR, Tree, WorkTree
+from .hubs import hubs_of
 from .platform import Platform
-from .releases import DEPLOYMENTS, ENVIRONMENTS, Release, UnknownReleaseError, all_releases
+from .releases import ENVIRONMENTS, Release, UnknownReleaseError
 from .secrets import SecretsError
 from .secrets_init import callback_url, init_secrets, preflight, uses_github
 from .settings import SettingsError
 from .tags import APPROVER_TAG, SHA_TAG, approver_problem
 from .targets import DeployError
-from .values import ValuesError
+from .values import ValuesError, get_path
 from .verification import summary
 
 USER_ERRORS = (
@@ -67,7 +68,8 @@ def cmd_values(platform: Platform, args: argparse.Namespace) -> int:
     tree, notes = _tree_and_notes(platform, args)
     for note in notes:  # stdout is the values alone
         print(f"note {note}", file=sys.stderr)
-    values = platform.values(tree, Release(args.deployment, args.env), platform.image_ref(tree))
+    release = hubs_of(tree).known(Release(args.deployment, args.env))
+    values = platform.values(tree, release, platform.image_ref(tree))
     sys.stdout.write(yaml.safe_dump(values.merged.masked(), sort_keys=True))
     return 0
 
@@ -77,8 +79,11 @@ def cmd_validate(platform: Platform, args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note {note}")
     image = platform.image_ref(tree)
-    failed = 0
-    for release in all_releases():
+    hubs = hubs_of(tree)
+    for problem in hubs.problems:
+        print(f"FAIL {platform.redact(problem)}")
+    failed = len(hubs.problems)
+    for release in hubs.releases():
         try:
             values = platform.values(tree, release, image)
         except USER_ERRORS as e:
@@ -105,6 +110,14 @@ def _follow(dagster: DagsterDev, job: str, run_id: str) -> int:
     return 0 if outcome.ok else 1
 
 
+def _shared_password(current) -> bool:
+    """Whether the revision that serves logs users in with the shared password."""
+    values = current.record.get("fingerprint", {}) if current else {}
+    return get_path(values, ("hub", "config", "JupyterHub", "authenticator_class")) == (
+        "shared-password"
+    )
+
+
 def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
     from .backends.local.target import LocalTarget
 
@@ -125,12 +138,17 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
             print(f"{name}: revision {status.revision}, {state}, {status.url}")
             if proc:  # the verification record, as Dagster holds it
                 print(f"  {summary(dagster.record(Release.parse(name)), status.revision)}")
-            if name.startswith("tess-private"):
+            if _shared_password(supervisor.current(name)):
                 print(
                     f"  password: key hub.config.SharedPasswordAuthenticator.user_password "
                     f"in {target.password_file(Release.parse(name))}"
                 )
         return 0
+    if args.release and args.release not in supervisor.releases():
+        raise SupervisorError(
+            f"no release {args.release} on this machine; there are: "
+            f"{', '.join(supervisor.releases()) or 'none'}"
+        )
     if args.action == "stop":
         names = [args.release] if args.release else supervisor.releases()
         for name in names:
@@ -150,10 +168,11 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
     run_id = dagster.launch("deploy_staging")
     print(f"deploy_staging: run {run_id} ({dagster.run_url(run_id)}); waiting for it")
     code = _follow(dagster, "deploy_staging", run_id)
-    for release in all_releases("staging"):
-        current = supervisor.current(release.name)
-        print(f"{release.name}: {current.url if current else 'not deployed'}")
-    print("tess-private's password: `tess-platform local status` says where it is")
+    for name in supervisor.releases():
+        if Release.parse(name).env == "staging":
+            current = supervisor.current(name)
+            print(f"{name}: {current.url if current else 'not deployed'}")
+    print("the shared passwords of hubs that have one: `tess-platform local status` says where")
     return code
 
 
@@ -175,7 +194,7 @@ def _approver(name: str) -> str:
 
 def cmd_secrets(platform: Platform, args: argparse.Namespace) -> int:
     tree = _tree(platform, argparse.Namespace(sha=None, tree=args.tree))
-    release = Release(args.deployment, args.env)
+    release = hubs_of(tree).known(Release(args.deployment, args.env))
     preflight(tree.root, release, force=args.force)  # before asking anything
     github = None
     if uses_github(tree.root, release):
@@ -206,18 +225,18 @@ def parser() -> argparse.ArgumentParser:
 
     values = sub.add_parser("values", help="the merged chart values of a release, secrets masked")
     values.add_argument("env", choices=ENVIRONMENTS)
-    values.add_argument("deployment", choices=DEPLOYMENTS)
+    values.add_argument("deployment", help="a hub: a folder of hub_config/")
     tree_args(values)
     values.set_defaults(func=cmd_values)
 
-    validate = sub.add_parser("validate", help="check the values of all four releases")
+    validate = sub.add_parser("validate", help="check the values of every release of every hub")
     tree_args(validate)
     validate.set_defaults(func=cmd_validate)
 
     secrets = sub.add_parser("secrets", help="write a release's secrets file")
     secrets.add_argument("action", choices=["init"])
     secrets.add_argument("env", choices=ENVIRONMENTS)
-    secrets.add_argument("deployment", choices=DEPLOYMENTS)
+    secrets.add_argument("deployment", help="a hub: a folder of hub_config/")
     secrets.add_argument("--tree", default=".", help="the checkout (default: the one you are in)")
     secrets.add_argument("--github-client-id", help="else asked; the secret is always asked")
     secrets.add_argument("--force", action="store_true", help="replace an existing file")

@@ -177,7 +177,7 @@ class DagsterDev:
     def record(self, release: Release) -> ReleaseRecord:
         """The release's verification record, read over the UI's API as the Dagster layer reads
         it from the instance; tess_platform.verification decides what counts."""
-        key = {"path": [release.env, release.key, "release"]}
+        key = {"path": release.asset_path("release")}
         asset = self._query(_DEPLOYED, {"key": key})["assetOrError"]
         found = asset.get("assetMaterializations") or []
         if not found:

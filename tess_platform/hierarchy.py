@@ -14,6 +14,7 @@ from typing import Protocol
 
 from .backends.image import ImageRef
 from .chart import ChartFiles
+from .git import Snapshot
 from .releases import Release
 from .schema import chart_values, validate
 from .secrets import SecretsError, decrypt, is_encrypted
@@ -72,6 +73,10 @@ class _Folder:
 
 @dataclass(frozen=True)
 class SnapshotTree(_Folder):
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> SnapshotTree:
+        return cls(snapshot.root, f"tree at {snapshot.sha[:12]}")
+
     def stored_encrypted(self, relpath: str) -> bool:
         blob = self.read(relpath)  # git's own bytes: what is here is what git stores
         return blob is not None and is_encrypted(blob)

@@ -1,14 +1,18 @@
 """Locks that make a second deploy wait. A thread that holds a lock and takes it again goes
-on (a run's resource and one of its steps may both ask); any other thread or process waits.
+on (a run's resource and one of its steps may both ask); so does any process of the run that
+holds it (`owner`: a run's steps each run in a process of their own); anyone else waits.
 
-A lock file names the process holding it. The kernel frees the lock of a process that dies,
-even by SIGKILL; the name it leaves in the file tells the next holder whose lock it took over."""
+A lock file names the process holding it, and its run. The kernel frees the lock of a process
+that dies, even by SIGKILL; the name it leaves in the file tells the next holder whose lock it
+took over."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -16,6 +20,10 @@ from pathlib import Path
 import psutil
 
 _HELD: dict[str, int] = {}  # lock name -> the thread holding it
+
+
+class OrphanedError(RuntimeError):
+    """A process of a run whose lock holder (its run worker) died: it must not go on."""
 
 
 @contextmanager
@@ -32,11 +40,15 @@ def reentrant(name: str, acquire: Callable[[], AbstractContextManager[None]]) ->
 
 
 def file_lock(
-    path: Path, on_wait=None, on_takeover: Callable[[int], None] | None = None
+    path: Path,
+    on_wait=None,
+    on_takeover: Callable[[int], None] | None = None,
+    owner: str | None = None,
 ) -> AbstractContextManager[None]:
     """An exclusive lock on `path` across processes; `on_wait()` is called if it must wait,
-    `on_takeover(pid)` if the previous holder died holding it."""
-    return reentrant(f"file:{path}", lambda: _flock(path, on_wait, on_takeover))
+    `on_takeover(pid)` if the previous holder died holding it. Held already for `owner` (by
+    another process of the same run): granted without waiting."""
+    return reentrant(f"file:{path}", lambda: _flock(path, on_wait, on_takeover, owner))
 
 
 def env_news(
@@ -52,10 +64,12 @@ def env_news(
     )
 
 
-def env_file_lock(path: Path, env: str, log: Callable[[str], None]) -> AbstractContextManager[None]:
+def env_file_lock(
+    path: Path, env: str, log: Callable[[str], None], owner: str | None
+) -> AbstractContextManager[None]:
     """The lock of one environment on this machine, telling `log` what it does."""
     waiting, took_over = env_news(env, log)
-    return file_lock(path, waiting, lambda pid: took_over(f"process {pid}"))
+    return file_lock(path, waiting, lambda pid: took_over(f"process {pid}"), owner)
 
 
 def lock_held(path: Path) -> bool:
@@ -72,20 +86,33 @@ def lock_held(path: Path) -> bool:
 
 
 @contextmanager
-def _flock(path: Path, on_wait, on_takeover: Callable[[int], None] | None) -> Iterator[None]:
+def _flock(
+    path: Path, on_wait, on_takeover: Callable[[int], None] | None, owner: str | None
+) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:  # not "w": a waiter must not erase the holder's name
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder, holding_for = _holder(f)
+            if owner and holding_for == owner and holder.isdigit():
+                _die_with(int(holder))  # a step lives no longer than the run worker it serves
+                yield
+                return
             if on_wait:
                 on_wait()
             fcntl.flock(f, fcntl.LOCK_EX)
-        f.seek(0)
-        previous = f.read().strip()
-        if on_takeover and previous.isdigit() and _dead(int(previous)):
+        previous, previous_owner = _holder(f)
+        died = previous.isdigit() and _dead(int(previous))
+        if died and owner and previous_owner == owner:
+            fcntl.flock(f, fcntl.LOCK_UN)  # the record stays: the next holder takes it over
+            raise OrphanedError(
+                f"the process that held this run's lock (pid {previous}) died: this process "
+                "of the run stops here, without doing anything"
+            )
+        if on_takeover and died:
             on_takeover(int(previous))
-        _name_holder(f, str(os.getpid()))
+        _name_holder(f, f"{os.getpid()} {owner or ''}".strip())
         try:
             yield
         finally:
@@ -93,10 +120,29 @@ def _flock(path: Path, on_wait, on_takeover: Callable[[int], None] | None) -> It
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _holder(f) -> tuple[str, str]:
+    """(pid, owner) the lock file names."""
+    f.seek(0)
+    pid, _, owner = f.read().strip().partition(" ")
+    return pid, owner
+
+
 def _name_holder(f, name: str) -> None:
     f.truncate(0)  # "a+" writes at the end, which is now the start
     f.write(name)
     f.flush()
+
+
+def _die_with(pid: int) -> None:
+    """Kill this process soon after `pid` dies: a run's steps end with their run worker, as
+    they did when they ran inside it, and leave nothing running unlocked."""
+
+    def watch() -> None:
+        while not _dead(pid):
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name=f"die-with-{pid}", daemon=True).start()
 
 
 def _dead(pid: int) -> bool:

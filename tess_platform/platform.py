@@ -23,7 +23,8 @@ from .hierarchy import (
     release_values,
     secrets_path,
 )
-from .releases import Release, all_releases
+from .hubs import Hubs, hubs_of
+from .releases import Release
 from .secrets import Redactor
 from .settings import Settings
 from .targets import SERVICE, Deployed, DeployError, Endpoint, Target
@@ -42,6 +43,14 @@ def target_from_settings(settings: Settings, redact=None) -> Target:
     from .backends.local.target import LocalTarget
 
     return LocalTarget(settings)
+
+
+def branch_hubs(settings: Settings) -> Hubs:
+    """The hubs at the head of staging (else HEAD) of the deployed repository: what the
+    Dagster code location models when it loads."""
+    repo = Repo(settings.repo, settings.cache)
+    sha, _ = repo.default_head()
+    return hubs_of(SnapshotTree.of(repo.snapshot(sha)))
 
 
 @dataclass
@@ -94,7 +103,10 @@ class Platform:
         return snapshot, "tag tess/git_sha"
 
     def tree(self, snapshot: Snapshot) -> Tree:
-        return SnapshotTree(snapshot.root, f"tree at {snapshot.sha[:12]}")
+        return SnapshotTree.of(snapshot)
+
+    def hubs(self, snapshot: Snapshot) -> Hubs:
+        return hubs_of(self.tree(snapshot))
 
     def values(self, tree: Tree, release: Release, image: ImageRef | None) -> ReleaseValues:
         """The merged, schema-validated chart values of a release; the image pinned if given."""
@@ -121,13 +133,27 @@ class Platform:
         will provision what is missing, or show why not."""
         tree = self.tree(snapshot)
         wanted: dict[Release, str | None] = {}
-        for release in all_releases(env):
+        for release in hubs_of(tree).releases(env):
             try:
                 values = self.values(tree, release, self.image_ref(tree))
                 wanted[release] = release_hash(self.chart, values, tree)
             except (RuntimeError, ValueError):  # bad values, no infra yet, AWS unreachable
                 wanted[release] = None
         return wanted
+
+    def uninstall(self, release: Release, log) -> str:
+        """Remove a release whose hub folder is gone from every branch that deploys it (else
+        the next deploy would install it again); user homes stay."""
+        for branch in (STAGING, PROD):
+            head = self.repo.head(branch)
+            if head and release.deployment in self.hubs(self.repo.snapshot(head)).names:
+                raise DeployError(
+                    f"hub_config/{release.deployment}/ is still on {branch} ({head[:12]}): a "
+                    f"deploy would install {release.name} again. Remove the folder there "
+                    "first; nothing was uninstalled"
+                )
+        with self.target.env_lock(release.env, log):
+            return self.target.uninstall(release, log)
 
     def deploy(self, snapshot: Snapshot, release: Release, image: ImageRef, log) -> DeployOutcome:
         tree = self.tree(snapshot)

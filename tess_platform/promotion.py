@@ -25,7 +25,7 @@ class Gate:
 
 
 def where(release: Release) -> str:
-    return f"{release.env}/{release.key}/release"
+    return "/".join(release.asset_path("release"))
 
 
 def staging_verified(

@@ -29,6 +29,7 @@ class Settings:
     aws_endpoint_url: str | None = None  # another AWS API endpoint (tests: moto's server)
     state_bucket: str | None = None  # S3 bucket of the terraform state and the deploy locks
     helm_timeout: str = "10m"
+    deploy_concurrency: int = 4  # steps of one run at once: hubs deployed side by side
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -50,4 +51,12 @@ class Settings:
             aws_endpoint_url=env.get("TESS_AWS_ENDPOINT_URL") or None,
             state_bucket=env.get("TESS_STATE_BUCKET") or None,
             helm_timeout=env.get("TESS_HELM_TIMEOUT") or "10m",
+            deploy_concurrency=_positive(env, "TESS_DEPLOY_CONCURRENCY", 4),
         )
+
+
+def _positive(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name) or str(default)
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"{name}={raw!r}: must be a whole number, at least 1")
+    return int(raw)

@@ -98,9 +98,17 @@ class Target(Protocol):
 
     def history(self, release: Release) -> list[PastRevision]: ...
 
-    def env_lock(self, env: str, log: Callable[[str], None]) -> AbstractContextManager[None]:
+    def uninstall(self, release: Release, log) -> str:
+        """Remove the release: its hub stops and its history goes; user homes stay. Says
+        what it did."""
+        ...
+
+    def env_lock(
+        self, env: str, log: Callable[[str], None], owner: str | None = None
+    ) -> AbstractContextManager[None]:
         """Held for a whole deploy of `env`: a second deploy of it waits, never interleaves.
-        Tells `log` when it waits, and when it takes over the lock of a run that died."""
+        Tells `log` when it waits, and when it takes over the lock of a run that died. Held
+        already for `owner` (a run id) by another of that run's processes: granted."""
         ...
 
     def serving(self, release: Release) -> PastRevision | None:

@@ -130,6 +130,20 @@ def make_repo(path: Path, ports: dict[str, dict[str, int]] | None = None) -> Git
     return repo
 
 
+def add_hub(repo: GitRepo, name: str, ports: dict[str, int], homes: str = "none") -> None:
+    """A hub folder like a workshop's: anyone gets in, homes as `homes` (a storage type)."""
+    repo.write(
+        f"hub_config/{name}/common.yaml",
+        f"custom:\n  tess:\n    domain: {name}.tess.example.org\n"
+        "hub:\n  config:\n    JupyterHub:\n      authenticator_class: tmp\n"
+        "    Authenticator:\n      allow_all: true\n"
+        f"singleuser:\n  storage:\n    type: {homes}\n",
+    )
+    for env in ("staging", "prod"):
+        repo.write(f"hub_config/{name}/{env}.yaml", "{}\n")
+    repo.write(f"hub_config/{name}/local.yaml", {"custom": {"tess": {"local": {"ports": ports}}}})
+
+
 def export_key(repo: GitRepo, dest: Path) -> str:
     run("git-crypt", "export-key", str(dest), cwd=repo.path)
     return base64.b64encode(dest.read_bytes()).decode()
@@ -233,20 +247,30 @@ class Site:
         self.dagster_home = tmp / "dagster"
         self.instance = DagsterInstance.local_temp(str(self.dagster_home))
 
-    def run(self, job: str, tags: dict | None = None, **kw):
-        from tess_dagster.definitions import defs
+    def defs(self):
+        """The code location as it loads now for this site's repository (a reload)."""
+        from tess_dagster.definitions import assemble
+        from tess_platform.platform import branch_hubs
+        from tess_platform.settings import Settings
 
-        return defs.resolve_job_def(job).execute_in_process(
-            instance=self.instance, tags=tags or {}, raise_on_error=False, **kw
+        return assemble(branch_hubs(Settings.from_env(self.env)))
+
+    def run(self, job: str, tags: dict | None = None, **kw):
+        return (
+            self.defs()
+            .resolve_job_def(job)
+            .execute_in_process(instance=self.instance, tags=tags or {}, raise_on_error=False, **kw)
         )
 
     def execute(self, request, job: str | None = None):
         """Run a sensor's RunRequest as the daemon would: its job, exactly its selection."""
-        from tess_dagster.definitions import defs
-
-        selected = defs.resolve_job_def(request.job_name or job).get_subset(
-            asset_selection=set(request.asset_selection or ()),
-            asset_check_selection=set(request.asset_check_keys or ()),
+        selected = (
+            self.defs()
+            .resolve_job_def(request.job_name or job)
+            .get_subset(
+                asset_selection=set(request.asset_selection or ()),
+                asset_check_selection=set(request.asset_check_keys or ()),
+            )
         )
         return selected.execute_in_process(
             instance=self.instance, tags=request.tags, raise_on_error=False

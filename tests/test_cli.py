@@ -18,10 +18,10 @@ def test_validate_passes_the_shipped_config(repo, tess_env):
         for line in out.stdout.splitlines()
         if ":" in line and not line.startswith(" ")
     ] == [
-        "ok   tess-public-staging",
         "ok   tess-private-staging",
-        "ok   tess-public-prod",
+        "ok   tess-public-staging",
         "ok   tess-private-prod",
+        "ok   tess-public-prod",
     ]
 
 
@@ -56,9 +56,15 @@ def test_malformed_yaml_and_unknown_names_are_clear_errors(repo, tess_env):
         "tess-platform: hub_config/tess-public/staging.yaml:3:1: malformed YAML"
     )
     unknown = cli("values", "staging", "tess-secret", cwd=repo.path)
-    assert unknown.returncode == 2 and "invalid choice: 'tess-secret'" in unknown.stderr
+    assert unknown.returncode == 1 and unknown.stderr == (
+        "tess-platform: hub_config/tess-secret/common.yaml: no such hub; the hubs are "
+        "tess-private, tess-public\n"
+    )
     assert cli("local", "stop", "tess-nothing-staging").stderr.startswith(
-        "tess-platform: unknown deployment 'tess-nothing'"
+        "tess-platform: no release tess-nothing-staging on this machine"
+    )
+    assert cli("local", "stop", "Tess_Public-staging").stderr.startswith(
+        "tess-platform: unknown deployment: 'Tess_Public' cannot name a release or namespace"
     )
 
 

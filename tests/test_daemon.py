@@ -84,6 +84,31 @@ def test_two_staging_deploys_launched_together_run_one_after_the_other(daemon_si
     windows = sorted((r.start_time, r.end_time) for r in records)
     for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
         assert start >= end  # never interleaved
+    first = min(records, key=lambda r: r.start_time).dagster_run.run_id
+    # within a run, the hubs deploy side by side: each release step in a process of its own
+    public, private = (
+        step_window(daemon_site, first, f"staging__{hub}_staging_release")
+        for hub in ("tess_public", "tess_private")
+    )
+    assert public[0] < private[1] and private[0] < public[1]
+    assert step_pids(daemon_site, first) >= 2
+
+
+def step_window(site, run_id: str, step_key: str) -> tuple[float, float]:
+    events = [e for e in site.instance.all_logs(run_id) if e.step_key == step_key]
+    starts = [e.timestamp for e in events if e.dagster_event_type == DagsterEventType.STEP_START]
+    ends = [e.timestamp for e in events if e.dagster_event_type == DagsterEventType.STEP_SUCCESS]
+    return min(starts), max(ends)
+
+
+def step_pids(site, run_id: str) -> int:
+    """How many processes ran the run's steps (each step's start names its pid)."""
+    return len(
+        {
+            e.dagster_event.pid
+            for e in site.instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)
+        }
+    )
 
 
 def test_promote_prod_through_dagster_job_launch(daemon_site):
@@ -192,7 +217,11 @@ def wait_for_step(site, run_id, step_part, timeout=180):
 
 @pytest.mark.parametrize(
     "point",
-    ["staging__tess_public__values", "staging__tess_public__release", "server_spawns"],
+    [
+        "staging__tess_public_staging_values",
+        "staging__tess_public_staging_release",
+        "server_spawns",
+    ],
 )
 def test_a_run_killed_with_sigkill_is_marked_failed_and_the_next_run_completes(daemon_site, point):
     from tess_dagster.sensors.launcher import worker

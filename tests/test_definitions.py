@@ -26,8 +26,8 @@ def test_the_asset_keys_and_groups_are_the_public_names():
     }
     for env in ("staging", "prod"):
         for d in DEPLOYMENTS:
-            expected[f"{env}/{d}/values"] = env
-            expected[f"{env}/{d}/release"] = env
+            expected[f"{env}/{d}_{env}_values"] = env
+            expected[f"{env}/{d}_{env}_release"] = env
     assert keys == expected
 
 
@@ -37,33 +37,33 @@ def test_lineage_runs_from_infra_and_image_through_staging_to_prod():
         return {p.to_user_string() for p in node.parent_keys}
 
     assert parents("infra/efs") == {"infra/eks_cluster"}
-    assert parents("staging/tess_public/values") == {"image/user_image"}
-    assert parents("staging/tess_public/release") == {
-        "staging/tess_public/values",
+    assert parents("staging/tess_public_staging_values") == {"image/user_image"}
+    assert parents("staging/tess_public_staging_release") == {
+        "staging/tess_public_staging_values",
         "infra/eks_cluster",
     }
-    assert parents("staging/tess_private/release") == {
-        "staging/tess_private/values",
+    assert parents("staging/tess_private_staging_release") == {
+        "staging/tess_private_staging_values",
         "infra/eks_cluster",
         "infra/efs",
     }
     assert parents("prod/promotion") == {
-        "staging/tess_public/release",
-        "staging/tess_private/release",
+        "staging/tess_public_staging_release",
+        "staging/tess_private_staging_release",
     }
-    assert parents("prod/tess_public/values") == {"image/user_image", "prod/promotion"}
-    assert parents("prod/tess_private/release") == {
-        "prod/tess_private/values",
+    assert parents("prod/tess_public_prod_values") == {"image/user_image", "prod/promotion"}
+    assert parents("prod/tess_private_prod_release") == {
+        "prod/tess_private_prod_values",
         "infra/eks_cluster",
         "infra/efs",
-        "staging/tess_private/release",
+        "staging/tess_private_staging_release",
     }
 
 
 def test_every_release_has_both_checks():
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph().asset_check_keys}
     assert checks == {
-        (f"{env}/{d}/release", name)
+        (f"{env}/{d}_{env}_release", name)
         for env in ("staging", "prod")
         for d in DEPLOYMENTS
         for name in ("hub_healthy", "server_spawns")
@@ -77,13 +77,19 @@ def test_deploy_staging_selects_infra_image_and_staging_only():
         "infra/eks_cluster",
         "infra/efs",
         "image/user_image",
-        *(f"staging/{d}/{a}" for d in DEPLOYMENTS for a in ("values", "release")),
+        *(f"staging/{d}_staging_{a}" for d in DEPLOYMENTS for a in ("values", "release")),
     }
     assert job.tags["tess/env"] == "staging"
 
 
 def test_the_jobs_and_sensors_operators_use():
-    assert {j.name for j in defs.jobs} >= {"deploy_staging", "promote_prod", "rollback"}
+    assert {j.name for j in defs.jobs} == {
+        "deploy_staging",
+        "promote_prod",
+        "rollback",
+        "uninstall",
+        "verify_releases",
+    }
     assert {s.name for s in defs.sensors} == {
         "staging_branch_sensor",
         "prod_branch_sensor",
@@ -93,7 +99,7 @@ def test_the_jobs_and_sensors_operators_use():
     promote = defs.resolve_job_def("promote_prod")
     assert {k.to_user_string() for k in promote.asset_layer.selected_asset_keys} == {
         "prod/promotion",
-        *(f"prod/{d}/{a}" for d in DEPLOYMENTS for a in ("values", "release")),
+        *(f"prod/{d}_prod_{a}" for d in DEPLOYMENTS for a in ("values", "release")),
     }
     assert promote.tags["tess/env"] == "prod"
 
@@ -169,12 +175,26 @@ def test_a_run_locks_the_environments_it_deploys_even_without_a_tag():
         )
 
     assert run_environments(run({"tess/env": "prod"})) == ["prod"]
-    assert run_environments(run(keys=["staging/tess_public/release", "image/user_image"])) == [
-        "staging"
-    ]
-    assert run_environments(run(keys=["prod/promotion", "staging/tess_private/values"])) == [
+    assert run_environments(
+        run(keys=["staging/tess_public_staging_release", "image/user_image"])
+    ) == ["staging"]
+    assert run_environments(
+        run(keys=["prod/promotion", "staging/tess_private_staging_values"])
+    ) == [
         "prod",
         "staging",
     ]
     assert run_environments(run(keys=["infra/efs"])) == []
-    assert run_environments(run(checks=["prod/tess_public/release"])) == ["prod"]
+    assert run_environments(run(checks=["prod/tess_public_prod_release"])) == ["prod"]
+
+
+def test_hubs_deploy_side_by_side_one_step_at_a_time_per_hub_and_checks_block():
+    for name in ("deploy_staging", "promote_prod", "verify_releases"):
+        job = defs.resolve_job_def(name)
+        assert job.executor_def.name == "hubs_side_by_side"
+        bound = job.executor_def.config_schema.as_field().config_type.fields["max_concurrent"]
+        assert bound.default_value == 4  # TESS_DEPLOY_CONCURRENCY; a run's config may change it
+    for key in graph().asset_check_keys:  # promotion relies on them: a failure fails the run
+        assert graph().get(key).blocking
+    release = AssetKey(["staging", "tess_private_staging_release"])
+    assert graph().get(release).pools == {"tess-private-staging"}

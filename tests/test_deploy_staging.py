@@ -17,8 +17,8 @@ from dagster import AssetKey, DagsterEventType
 
 from tess_platform.backends.local.supervisor import Supervisor
 
-PUBLIC_KEY = AssetKey(["staging", "tess_public", "release"])
-PRIVATE_KEY = AssetKey(["staging", "tess_private", "release"])
+PUBLIC_KEY = AssetKey(["staging", "tess_public_staging_release"])
+PRIVATE_KEY = AssetKey(["staging", "tess_private_staging_release"])
 PRIVATE_SECRETS = "hub_config/tess-private/secrets/staging.yaml"
 
 
@@ -88,7 +88,7 @@ def test_deploy_staging_brings_up_both_hubs_with_their_checks(site):
     assert run.tags["tess/git_sha"] == sha  # the head of staging, tagged on the run
     assert run.tags["tess/env"] == "staging"
     assert checks(result) == {
-        (d, c): True
+        (f"{d}_staging_release", c): True
         for d in ("tess_public", "tess_private")
         for c in ("hub_healthy", "server_spawns")
     }
@@ -100,7 +100,8 @@ def test_deploy_staging_brings_up_both_hubs_with_their_checks(site):
         assert re.fullmatch(r"tess-user-image:[0-9a-f]{16}", meta(mat, "image"))
         assert re.fullmatch(r"[0-9a-f]{64}", meta(mat, "release_hash"))
         assert meta(mat, "values_sha256") == meta(
-            latest(site, AssetKey(["staging", key.path[1], "values"])), "values_sha256"
+            latest(site, AssetKey(["staging", key.path[1].replace("_release", "_values")])),
+            "values_sha256",
         )
         assert "`singleuser.uid`" in meta(mat, "not_applied")  # said, not silently dropped
         assert mat.tags["dagster/data_version"] == meta(mat, "release_hash")
@@ -159,7 +160,7 @@ def test_a_value_the_schema_rejects_deploys_nothing(site):
     result = deploy(site, site.repo.commit("a typo"))
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
-    assert failure.step_key == "staging__tess_public__values"
+    assert failure.step_key == "staging__tess_public_staging_values"
     assert (
         "hub_config/tess-public/common.yaml: singleuser.memry: not allowed by the jupyterhub"
         " 4.4.0 values schema"
@@ -183,7 +184,7 @@ def test_a_hub_that_fails_to_start_is_rolled_back(site):
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
     message = failure.event_specific_data.error.message
-    assert failure.step_key == "staging__tess_public__release"
+    assert failure.step_key == "staging__tess_public_staging_release"
     assert "revision 2 failed to start (the hub exited with code 1" in message
     assert "rolled back to revision 1, now serving as revision 3" in message
     history = Supervisor(site.home).history("tess-public-staging")

@@ -8,9 +8,10 @@ import requests
 from dagster import AssetKey, build_sensor_context
 
 from tess_dagster.definitions import defs
-from tess_dagster.sensors.drift import release_drift_sensor
-from tess_dagster.sensors.staging import staging_branch_sensor
 from tess_platform.backends.local.supervisor import Supervisor
+
+release_drift_sensor = defs.get_sensor_def("release_drift_sensor")
+staging_branch_sensor = defs.get_sensor_def("staging_branch_sensor")
 
 
 def tick(site, sensor, cursor=None):
@@ -27,8 +28,8 @@ def verify(site, expected_release: str) -> dict:
         (expected_release, "hub_healthy")
     ]
     result = site.execute(request)
-    assert result.success
     (evaluation,) = result.get_asset_check_evaluations()
+    assert result.success == evaluation.passed  # the checks are blocking: a failure fails it
     return evaluation
 
 
@@ -45,7 +46,7 @@ def redeploy(site, cursors, release_name):
     (request,) = data.run_requests
     assert request.run_key.startswith(f"{site.head('staging')}:drift:")
     assert {k.to_user_string() for k in request.asset_selection} >= {
-        f"staging/{release_name.removesuffix('-staging').replace('-', '_')}/release"
+        f"staging/{release_name.replace('-', '_')}_release"
     }
     result = site.run("deploy_staging", request.tags, asset_selection=request.asset_selection)
     assert result.success
@@ -56,9 +57,9 @@ def redeploy(site, cursors, release_name):
 
 def test_a_hub_gone_fails_its_check_and_is_redeployed(site, deployed):
     Supervisor(site.home).stop_hub("tess-public-staging")  # outside the pipeline
-    evaluation = verify(site, "staging/tess_public/release")
+    evaluation = verify(site, "staging/tess_public_staging_release")
     assert (evaluation.asset_key, evaluation.check_name, evaluation.passed) == (
-        AssetKey(["staging", "tess_public", "release"]),
+        AssetKey(["staging", "tess_public_staging_release"]),
         "hub_healthy",
         False,
     )
@@ -77,7 +78,7 @@ def test_an_edited_config_fails_its_check_and_is_redeployed(site, deployed):
     data = json.loads((config / "config.json").read_text())
     data["Spawner"]["mem_limit"] = "64G"
     (config / "config.json").write_text(json.dumps(data))
-    evaluation = verify(site, "staging/tess_private/release")
+    evaluation = verify(site, "staging/tess_private_staging_release")
     assert evaluation.description == (
         f"drift: revision {current.revision}'s config.json was edited outside the pipeline"
     )

@@ -11,8 +11,9 @@ from dagster import build_sensor_context
 from hostile import CORPUS, Case
 
 from tess_dagster.definitions import defs
-from tess_dagster.sensors.staging import staging_branch_sensor
 from tess_platform.backends.local.supervisor import Supervisor
+
+staging_branch_sensor = defs.get_sensor_def("staging_branch_sensor")
 
 RELEASE = "tess-public-staging"
 
@@ -63,12 +64,12 @@ def test_a_hostile_commit_is_refused_by_every_command(site, deployed, case: Case
         )
         # the tick does not fail: it asks for a run of the release, which shows why
         (request,) = tick.run_requests
-        assert [k.to_user_string() for k in request.asset_selection if "release" in k.path] == [
-            "staging/tess_public/release"
-        ]
+        assert [
+            k.to_user_string() for k in request.asset_selection if k.path[-1].endswith("_release")
+        ] == ["staging/tess_public_staging_release"]
         result = site.execute(request, "deploy_staging")
         assert not result.success
-        outputs.append(failures(result)["staging__tess_public__values"])
+        outputs.append(failures(result)["staging__tess_public_staging_values"])
     finally:
         if before is None:
             path.unlink()

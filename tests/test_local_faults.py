@@ -18,7 +18,7 @@ import requests
 from conftest import PLANTED, free_port, hub_processes
 
 from tess_platform.backends.local.supervisor import StateFileError
-from tess_platform.locks import file_lock, lock_held
+from tess_platform.locks import OrphanedError, file_lock, lock_held
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
 from tess_platform.targets import DeployError
@@ -284,3 +284,50 @@ def test_a_lock_whose_holder_was_killed_is_taken_over_without_waiting(tmp_path):
     with file_lock(path, on_takeover=took.append):  # released in order: nothing to take over
         pass
     assert took == [holder.pid]
+
+
+def _hold_for(path: Path, owner: str, entered, waited=None) -> None:
+    with file_lock(path, on_wait=waited.set if waited else None, owner=owner):
+        entered.set()
+        time.sleep(120)
+
+
+def test_the_steps_of_the_run_holding_a_lock_go_on_and_end_with_its_worker(tmp_path):
+    """A run worker holds its environment's lock; its steps, each a process of its own, go on
+    under it, another run waits, and the steps die with the worker (kill -9)."""
+    path = tmp_path / "staging.lock"
+    context = multiprocessing.get_context("fork")
+    events = [context.Event() for _ in range(4)]
+    worker = context.Process(target=_hold_for, args=(path, "run-1", events[0]))
+    worker.start()
+    assert events[0].wait(10)
+    step = context.Process(target=_hold_for, args=(path, "run-1", events[1]))
+    other = context.Process(target=_hold_for, args=(path, "run-2", events[2], events[3]))
+    step.start()
+    assert events[1].wait(10)  # granted: its run holds the lock
+    other.start()
+    assert events[3].wait(10) and not events[2].is_set()  # another run waits
+    os.kill(worker.pid, signal.SIGKILL)
+    step.join(10)
+    assert step.exitcode == -signal.SIGKILL  # ended with its worker, within seconds
+    assert events[2].wait(10)  # the waiting run now holds it
+    other.kill()
+    for proc in (worker, other):
+        proc.join()
+
+
+def test_a_step_of_a_run_whose_worker_died_stops_and_the_next_run_takes_over(tmp_path):
+    path = tmp_path / "staging.lock"
+    context = multiprocessing.get_context("fork")
+    entered = context.Event()
+    worker = context.Process(target=_hold_for, args=(path, "run-1", entered))
+    worker.start()
+    assert entered.wait(10)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.join()
+    with pytest.raises(OrphanedError, match=f"pid {worker.pid}"), file_lock(path, owner="run-1"):
+        pass  # a step of the dead run, started late: it must not take the lock and go on
+    took = []
+    with file_lock(path, on_takeover=took.append, owner="run-2"):
+        pass
+    assert took == [worker.pid]  # the record still named the dead worker

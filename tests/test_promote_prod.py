@@ -20,13 +20,14 @@ from dagster import (
 
 from tess_dagster.assets.keys import check_keys
 from tess_dagster.definitions import defs
-from tess_dagster.sensors.prod import prod_branch_sensor
 from tess_platform.backends.local.supervisor import Supervisor
 from tess_platform.releases import Release
 
-PUBLIC_STAGING = AssetKey(["staging", "tess_public", "release"])
-PUBLIC_PROD = AssetKey(["prod", "tess_public", "release"])
-PRIVATE_PROD = AssetKey(["prod", "tess_private", "release"])
+prod_branch_sensor = defs.get_sensor_def("prod_branch_sensor")
+
+PUBLIC_STAGING = AssetKey(["staging", "tess_public_staging_release"])
+PUBLIC_PROD = AssetKey(["prod", "tess_public_prod_release"])
+PRIVATE_PROD = AssetKey(["prod", "tess_private_prod_release"])
 PROMOTION = AssetKey(["prod", "promotion"])
 APPROVER = {"tess/approved_by": "Ada Lovelace"}
 
@@ -69,7 +70,7 @@ def test_refuses_a_sha_staging_does_not_run(site, verified):
     )
     ahead = site.repo.commit("tess-public: cull later, not deployed to staging yet")
     message = refusal(promote(site, **APPROVER, **{"tess/git_sha": ahead}))
-    assert (f"- staging/tess_public/release: staging runs {verified[:12]}") in message
+    assert (f"- staging/tess_public_staging_release: staging runs {verified[:12]}") in message
     assert "deploy it to staging first" in message and "tess_private" not in message
     site.repo.git("reset", "-q", "--hard", verified)
     site.repo.git("branch", "-f", "staging", verified)
@@ -102,11 +103,11 @@ def test_refuses_when_a_staging_check_failed(site, verified):
     message = refusal(promote(site, **APPROVER))  # the default SHA: none is verified now
     assert f"promote_prod refused {verified[:12]}" in message  # judged staging's head
     assert (
-        "- staging/tess_public/release: check hub_healthy failed on revision 1: drift: the hub "
-        "process of revision 1 is not running: re-execute its checks"
+        "- staging/tess_public_staging_release: check hub_healthy failed on revision 1: drift: "
+        "the hub process of revision 1 is not running: re-execute its checks"
     ) in message
     message = refusal(promote(site, **APPROVER, **{"tess/git_sha": verified}))
-    assert "staging/tess_public/release: check hub_healthy failed on revision 1" in message
+    assert "staging/tess_public_staging_release: check hub_healthy failed on revision 1" in message
     assert "tess_private" not in message
     supervisor.start("tess-public-staging")
     assert verify(site, "tess-public-staging").success  # re-executed: counts again
@@ -117,7 +118,7 @@ def test_refuses_when_staging_fails_its_checks_right_before_prod_moves(site, ver
     Supervisor(site.home).stop_hub("tess-private-staging")  # after its checks last passed
     message = refusal(promote(site, **APPROVER, **{"tess/git_sha": verified}))
     assert (
-        "- staging/tess_private/release: check hub_healthy failed just now: drift: the hub "
+        "- staging/tess_private_staging_release: check hub_healthy failed just now: drift: the hub "
         "process of revision 1 is not running"
     ) in message
     evidence = site.instance.get_latest_materialization_event(PROMOTION)
@@ -167,14 +168,14 @@ def test_promotes_the_newest_verified_sha_with_stagings_artifacts(site, verified
     evidence = site.meta(PROMOTION, "evidence")  # checked again right before prod moved
     for deployment in ("tess_public", "tess_private"):
         for check in ("hub_healthy", "server_spawns"):
-            assert f"| staging/{deployment}/release | {check} | pass: " in evidence
+            assert f"| staging/{deployment}_staging_release | {check} | pass: " in evidence
     for deployment in ("tess_public", "tess_private"):
-        staging = AssetKey(["staging", deployment, "release"])
-        prod = AssetKey(["prod", deployment, "release"])
+        staging = AssetKey(["staging", f"{deployment}_staging_release"])
+        prod = AssetKey(["prod", f"{deployment}_prod_release"])
         assert site.meta(prod, "image") == site.meta(staging, "image")  # no rebuild
         assert site.meta(prod, "git_sha") == docs
     assert check_results(result) == {
-        (f"prod/{d}/release", c): True
+        (f"prod/{d}_prod_release", c): True
         for d in ("tess_public", "tess_private")
         for c in ("hub_healthy", "server_spawns")
     }
@@ -241,7 +242,7 @@ def test_a_prod_release_that_fails_its_checks_is_rolled_back(site):
     site.repo.git("branch", "-f", "prod", broken)  # staging has nothing to verify: prod only
     result = promote(site, **APPROVER, **{"tess/git_sha": broken})
     assert not result.success
-    message = failures(result)["prod__tess_public__release"]
+    message = failures(result)["prod__tess_public_prod_release"]
     assert f"checks failed on revision {before + 1}" in message
     assert f"rolled back to revision {before}, serving as revision {before + 2}" in message
     history = Supervisor(site.home).history("tess-public-prod")

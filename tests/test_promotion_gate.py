@@ -63,14 +63,14 @@ def test_an_approver_that_is_not_a_name_is_refused_and_echoed_bounded():
 def test_a_release_staging_does_not_run():
     runs = staging(public=record(PUBLIC, OLD, "h-older"))
     assert verdict(runs).refusals == [
-        "staging/tess_public/release: staging runs aaaaaaaaaaaa (release h-older), not what "
-        "bbbbbbbbbbbb deploys (release h-public): deploy it to staging first"
+        "staging/tess_public_staging_release: staging runs aaaaaaaaaaaa (release h-older), "
+        "not what bbbbbbbbbbbb deploys (release h-public): deploy it to staging first"
     ]
 
 
 def test_a_release_never_deployed():
     assert verdict(staging(private=ReleaseRecord(PRIVATE, None))).refusals == [
-        "staging/tess_private/release: never deployed: merge to staging and let "
+        "staging/tess_private_staging_release: never deployed: merge to staging and let "
         "staging_branch_sensor deploy it (or launch deploy_staging)"
     ]
 
@@ -79,17 +79,17 @@ def test_failed_and_missing_checks():
     runs = staging(public=record(PUBLIC, SHA, "h-public", passed=(), failed=("hub_healthy",)))
     what_next = "re-execute its checks (Dagster UI: the asset's Checks tab), or fix the hub"
     assert verdict(runs).refusals == [
-        "staging/tess_public/release: check hub_healthy failed on revision 3: it said so: "
+        "staging/tess_public_staging_release: check hub_healthy failed on revision 3: it said so: "
         f"{what_next} and deploy again",
-        "staging/tess_public/release: check server_spawns has not run on revision 3 since its "
-        f"deploy: {what_next} and deploy again",
+        "staging/tess_public_staging_release: check server_spawns has not run on revision 3 "
+        f"since its deploy: {what_next} and deploy again",
     ]
 
 
 def test_values_that_do_not_validate_at_the_sha():
     refusals = verdict(desired={PUBLIC: None, PRIVATE: "h-private"}).refusals
     assert refusals == [
-        "staging/tess_public/release: its values at bbbbbbbbbbbb do not validate: run "
+        "staging/tess_public_staging_release: its values at bbbbbbbbbbbb do not validate: run "
         "`tess-platform validate --sha bbbbbbbbbbbb` and fix what it names"
     ]
 
@@ -97,8 +97,8 @@ def test_values_that_do_not_validate_at_the_sha():
 def test_an_image_other_than_the_one_staging_ran():
     runs = staging(private=record(PRIVATE, OLD, "h-private", image="tess-user-image:ffff"))
     assert verdict(runs).refusals == [
-        "staging/tess_private/release: ran image tess-user-image:ffff, but bbbbbbbbbbbb has "
-        f"{IMAGE}: deploy bbbbbbbbbbbb to staging first"
+        "staging/tess_private_staging_release: ran image tess-user-image:ffff, but "
+        f"bbbbbbbbbbbb has {IMAGE}: deploy bbbbbbbbbbbb to staging first"
     ]
 
 
@@ -119,8 +119,8 @@ def test_every_reason_at_once():
     refusals = verdict(runs, approver="", fast_forwards=False, in_flight=["run-1"]).refusals
     assert [r.split(":")[0] for r in refusals] == [
         "tess/approved_by",
-        "staging/tess_public/release",
-        "staging/tess_private/release",
+        "staging/tess_public_staging_release",
+        "staging/tess_private_staging_release",
         "a staging deploy of bbbbbbbbbbbb is still in flight (runs run-1)",
         "prod does not fast-forward to bbbbbbbbbbbb",
     ]

@@ -7,12 +7,17 @@ from conftest import failures
 from dagster import AssetKey, build_sensor_context
 
 from tess_dagster.definitions import defs
-from tess_dagster.sensors.staging import staging_branch_sensor
 from tess_platform.git import Repo
 
+staging_branch_sensor = defs.get_sensor_def("staging_branch_sensor")
+
 INFRA = {"infra/eks_cluster", "image/user_image"}
-PUBLIC = INFRA | {"staging/tess_public/values", "staging/tess_public/release"}
-PRIVATE = INFRA | {"infra/efs", "staging/tess_private/values", "staging/tess_private/release"}
+PUBLIC = INFRA | {"staging/tess_public_staging_values", "staging/tess_public_staging_release"}
+PRIVATE = INFRA | {
+    "infra/efs",
+    "staging/tess_private_staging_values",
+    "staging/tess_private_staging_release",
+}
 
 
 def tick(site, cursor=None):
@@ -43,7 +48,7 @@ def baseline(site):
     )
     checks = {(k.asset_key.to_user_string(), k.name) for k in request.asset_check_keys}
     assert checks == {
-        (f"staging/{d}/release", c)
+        (f"staging/{d}_staging_release", c)
         for d in ("tess_public", "tess_private")
         for c in ("hub_healthy", "server_spawns")
     }
@@ -139,8 +144,8 @@ def test_a_failed_run_is_caught_up_and_the_other_hub_still_deploys(site, from_ba
     assert selection(data) == PUBLIC | PRIVATE
     result = execute(site, data)
     assert not result.success
-    assert set(failures(result)) == {"staging__tess_public__release"}
-    private = AssetKey(["staging", "tess_private", "release"])
+    assert set(failures(result)) == {"staging__tess_public_staging_release"}
+    private = AssetKey(["staging", "tess_private_staging_release"])
     assert site.meta(private, "git_sha") == site.head("staging")  # deployed all the same
     docs = edit(site, "README.md", "# the failed hub is still wanted\n")
     caught_up = tick(site, cursor=data.cursor)

@@ -102,7 +102,7 @@ def test_a_values_file_linked_to_the_secrets_file_is_refused(repo, tess_env):
     out = cli("validate", "--sha", sha)
     text = output(out)
     assert out.returncode == 1
-    assert f"FAIL tess-public-staging: {LINK_ERROR}" in out.stdout
+    assert f"FAIL {LINK_ERROR}" in out.stdout  # the folder is not a hub, and it says why
     assert "note " not in out.stdout  # an in-repository link: kept, and refused as a link
     assert PLANTED not in text
 
@@ -121,7 +121,7 @@ def test_a_values_file_linked_out_of_the_repository_is_refused(repo, tess_env):
     text = output(out)
     assert out.returncode == 1
     assert f"note {COMMON}: a symbolic link out of the repository" in out.stdout
-    assert f"FAIL tess-public-staging: {COMMON}: missing from the tree at {sha[:12]}" in text
+    assert f"FAIL {COMMON}: missing from the tree at {sha[:12]}; a hub folder needs one" in text
     assert "root:" not in text
 
 

@@ -13,10 +13,12 @@ from dagster import (
 
 from tess_dagster.assets.history import failed_since_deploy, record
 from tess_dagster.definitions import defs
-from tess_dagster.sensors.drift import release_drift_sensor, verify_after_failed_run
-from tess_dagster.sensors.staging import staging_branch_sensor
 from tess_platform.backends.local.supervisor import Supervisor
 from tess_platform.releases import Release
+
+release_drift_sensor = defs.get_sensor_def("release_drift_sensor")
+verify_after_failed_run = defs.get_sensor_def("verify_after_failed_run")
+staging_branch_sensor = defs.get_sensor_def("staging_branch_sensor")
 
 PUBLIC, PRIVATE = Release("tess-public", "staging"), Release("tess-private", "staging")
 
@@ -29,7 +31,7 @@ def tick(site, sensor, cursor=None):
 def latest_rows(site, release: Release) -> dict[str, str]:
     """What the UI shows for each check of a release: the status of its latest execution."""
     keys = [
-        AssetCheckKey(AssetKey(["staging", release.key, "release"]), name)
+        AssetCheckKey(AssetKey(release.asset_path("release")), name)
         for name in ("hub_healthy", "server_spawns")
     ]
     rows = site.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
@@ -49,7 +51,7 @@ def story(site):
 
 def test_a_failed_run_names_the_file_and_deploys_nothing(site, story):
     assert not story["failed"].success
-    message = failures(story["failed"])["staging__tess_public__values"]
+    message = failures(story["failed"])["staging__tess_public_staging_values"]
     assert "hub_config/tess-public/common.yaml" in message
     assert record(site.instance, PUBLIC).deployed.git_sha == story["good"]
 
@@ -100,10 +102,10 @@ def test_after_the_revert_the_failed_release_is_recorded_again_without_a_restart
     data = tick(site, staging_branch_sensor)
     (request,) = data.run_requests  # tess-public only: its last run failed
     assert {k.to_user_string() for k in request.asset_selection} >= {
-        "staging/tess_public/values",
-        "staging/tess_public/release",
+        "staging/tess_public_staging_values",
+        "staging/tess_public_staging_release",
     }
-    assert "staging/tess_private/release" not in {
+    assert "staging/tess_private_staging_release" not in {
         k.to_user_string() for k in request.asset_selection
     }
     result = site.execute(request, job="deploy_staging")

@@ -28,6 +28,12 @@ def in_flight(instance, job: str | None = None) -> list:
     return list(instance.get_runs(RunsFilter(job_name=job, statuses=IN_FLIGHT)))
 
 
+def ever_deployed(instance) -> list[Release]:
+    """Every release the instance holds a release materialization of, hub folder or not."""
+    found = (Release.from_asset_path(key.path, "release") for key in instance.get_asset_keys())
+    return sorted(r for r in found if r is not None)
+
+
 def latest_materialization(instance, key: AssetKey) -> EventLogRecord | None:
     records = instance.fetch_materializations(key, limit=1).records
     return records[0] if records else None

@@ -44,7 +44,8 @@ def eks_cluster(context: AssetExecutionContext, platform: PlatformResource) -> M
     group_name="infra",
     code_version="1",
     deps=[EKS_CLUSTER],
-    description="Persistent home storage of tess-private (EFS; local target: a folder).",
+    description="Persistent home storage of the hubs whose homes persist (EFS; local target: "
+    "a folder).",
 )
 def efs(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
     try:

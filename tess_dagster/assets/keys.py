@@ -3,6 +3,7 @@
 from dagster import AssetCheckKey, AssetKey
 
 from tess_platform.health import CHECKS
+from tess_platform.hubs import Hubs
 from tess_platform.releases import Release
 
 EKS_CLUSTER = AssetKey(["infra", "eks_cluster"])
@@ -12,20 +13,22 @@ PROMOTION = AssetKey(["prod", "promotion"])
 
 
 def values_key(release: Release) -> AssetKey:
-    return AssetKey([release.env, release.key, "values"])
+    return AssetKey(release.asset_path("values"))
 
 
 def release_key(release: Release) -> AssetKey:
-    return AssetKey([release.env, release.key, "release"])
+    return AssetKey(release.asset_path("release"))
 
 
 def check_keys(release: Release) -> list[AssetCheckKey]:
     return [AssetCheckKey(release_key(release), name) for name in CHECKS]
 
 
-def upstream_keys(release: Release) -> list[AssetKey]:
+def infra_keys(hubs: Hubs, release: Release) -> list[AssetKey]:
+    """The infrastructure a release runs on: the cluster, and EFS where its homes persist."""
+    return [EKS_CLUSTER, *([EFS] if hubs.homes_persist(release) else [])]
+
+
+def upstream_keys(hubs: Hubs, release: Release) -> list[AssetKey]:
     """What a deploy of `release` materializes besides it: its values, the image, the infra."""
-    keys = [EKS_CLUSTER, USER_IMAGE, values_key(release)]
-    if release.deployment == "tess-private":
-        keys.append(EFS)
-    return keys
+    return [USER_IMAGE, values_key(release), *infra_keys(hubs, release)]

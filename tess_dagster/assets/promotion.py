@@ -18,9 +18,10 @@ from dagster import (
 
 from tess_platform.git import GitError
 from tess_platform.health import CHECKS, CheckResult
+from tess_platform.hubs import Hubs
 from tess_platform.platform import PROD, STAGING, Platform
-from tess_platform.promotion import fresh_refusals, gate, staging_verified
-from tess_platform.releases import Release, all_releases
+from tess_platform.promotion import fresh_refusals, gate, staging_verified, where
+from tess_platform.releases import Release
 from tess_platform.tags import APPROVER_TAG, ENV_TAG, SHA_TAG
 from tess_platform.verification import ReleaseRecord, when
 
@@ -31,8 +32,8 @@ from .resources import PlatformResource
 LOOK_BACK = 20  # commits of staging searched for the newest verified SHA
 
 
-def staging_records(instance) -> list[ReleaseRecord]:
-    return [record(instance, release) for release in all_releases(STAGING)]
+def staging_records(instance, hubs: Hubs) -> list[ReleaseRecord]:
+    return [record(instance, release) for release in hubs.releases(STAGING)]
 
 
 def newest_verified(platform: Platform, staging: list[ReleaseRecord]) -> str | None:
@@ -63,7 +64,7 @@ def _record_table(staging: list[ReleaseRecord]) -> str:
             for name, e in rec.checks.items()
         )
         rows.append(
-            f"| staging/{rec.release.key}/release | {d.revision if d else '-'} | "
+            f"| {where(rec.release)} | {d.revision if d else '-'} | "
             f"`{((d.git_sha if d else None) or '-')[:12]}` | "
             f"`{(d.release_hash if d else '-')[:12]}` | `{(d.image if d else None) or '-'}` | "
             f"{checks or '-'} |"
@@ -77,7 +78,7 @@ def _evidence_table(found: dict[Release, dict[str, CheckResult]], at: float, ima
     for release, results in found.items():
         for name, result in results.items():
             rows.append(
-                f"| staging/{release.key}/release | {name} | "
+                f"| {where(release)} | {name} | "
                 f"{'pass' if result.passed else 'FAIL'}: {result.description} | "
                 f"{result.details.get('revision', '-')} | "
                 f"`{str(result.details.get('release_hash', '-'))[:12]}` | {when(at)} | `{image}` |"
@@ -93,18 +94,26 @@ def _refuse(sha: str, reasons: list[str], metadata: dict) -> Failure:
     )
 
 
-@asset(
-    key=PROMOTION,
-    group_name=PROD,
-    code_version="2",
-    deps=[release_key(r) for r in all_releases(STAGING)],
-    description="The SHA promoted to prod, gated on what staging verified and checked again "
-    "right before; moves `prod`.",
-)
-def promotion(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
+def promotion(hubs: Hubs):
+    @asset(
+        key=PROMOTION,
+        group_name=PROD,
+        code_version="2",
+        deps=[release_key(r) for r in hubs.releases(STAGING)],
+        description="The SHA promoted to prod, gated on what staging verified and checked "
+        "again right before; moves `prod`.",
+    )
+    def _promotion(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
+        return promote(context, platform, staging_records(context.instance, hubs))
+
+    return _promotion
+
+
+def promote(
+    context: AssetExecutionContext, platform: PlatformResource, staging: list[ReleaseRecord]
+) -> MaterializeResult:
     core, instance = platform.platform, context.instance
     run = instance.get_run_by_id(context.run.run_id)
-    staging = staging_records(instance)
     sha = run.tags.get(SHA_TAG)
     if sha:
         try:

@@ -1,4 +1,4 @@
-"""<env>/<deployment>/values and <env>/<deployment>/release, with their checks, for every hub."""
+"""<env>/<hub>_<env>_values and <env>/<hub>_<env>_release, with their checks, for every hub."""
 
 import yaml
 from dagster import (
@@ -16,12 +16,13 @@ from dagster import (
 
 from tess_platform import health
 from tess_platform.chart import JUPYTERHUB
-from tess_platform.releases import Release, all_releases
+from tess_platform.hubs import Hubs
+from tess_platform.releases import Release
 from tess_platform.targets import DeployError
 from tess_platform.values import ValuesError
 
 from .history import deployed_hash, promoted
-from .keys import EFS, EKS_CLUSTER, PROMOTION, USER_IMAGE, release_key, values_key
+from .keys import PROMOTION, USER_IMAGE, infra_keys, release_key, values_key
 from .resources import PlatformResource
 
 
@@ -81,16 +82,15 @@ def _promoted(context, release: Release, sha: str) -> None:
         )
 
 
-def release_asset(release: Release) -> AssetsDefinition:
-    deps = [values_key(release), EKS_CLUSTER]
-    if release.deployment == "tess-private":
-        deps.append(EFS)
+def release_asset(release: Release, hubs: Hubs) -> AssetsDefinition:
+    deps = [values_key(release), *infra_keys(hubs, release)]
     if release.env == "prod":
         deps.append(release_key(Release(release.deployment, "staging")))
 
     @asset(
         key=release_key(release),
         group_name=release.env,
+        pool=release.name,  # one step at a time on a hub, across runs (dagster.yaml)
         deps=deps,
         code_version=JUPYTERHUB.label,
         description=f"The {release.name} hub: a release of the {JUPYTERHUB.label} chart.",
@@ -149,7 +149,13 @@ _CHECK_DESCRIPTIONS = {
 
 
 def _check(release: Release, name: str):
-    @asset_check(asset=release_key(release), name=name, description=_CHECK_DESCRIPTIONS[name])
+    @asset_check(
+        asset=release_key(release),
+        name=name,
+        description=_CHECK_DESCRIPTIONS[name],
+        blocking=True,  # promotion relies on them: a failing check fails the run
+        pool=release.name,
+    )
     def _run(context: AssetCheckExecutionContext, platform: PlatformResource) -> AssetCheckResult:
         core = platform.platform
         try:
@@ -164,9 +170,9 @@ def _check(release: Release, name: str):
     return _run
 
 
-def all_release_assets() -> list[AssetsDefinition]:
-    return [make(r) for r in all_releases() for make in (values_asset, release_asset)]
+def release_assets(hubs: Hubs) -> list[AssetsDefinition]:
+    return [a for r in hubs.releases() for a in (values_asset(r), release_asset(r, hubs))]
 
 
-def all_release_checks() -> list:
-    return [check for r in all_releases() for check in release_checks(r)]
+def release_checks_of(hubs: Hubs) -> list:
+    return [check for r in hubs.releases() for check in release_checks(r)]

@@ -7,6 +7,7 @@ from dagster import ConfigurableResource, Failure, InitResourceContext
 from pydantic import PrivateAttr
 
 from tess_platform.git import GitError, Snapshot
+from tess_platform.locks import OrphanedError
 from tess_platform.platform import PROD, STAGING, Platform
 from tess_platform.quoting import quoted
 from tess_platform.releases import ENVIRONMENTS
@@ -31,6 +32,37 @@ def run_environments(run) -> list[str]:
     return sorted({key.path[0] for key in keys} & {STAGING, PROD})
 
 
+def run_snapshot(platform: Platform, instance, run, log) -> Snapshot:
+    """The tree at the run's `tess/git_sha`, which must be on staging; without the tag, the
+    head of staging, then tagged on the run so that every step and the UI see one SHA."""
+    run = instance.get_run_by_id(run.run_id)  # the tags as they are now
+    sha = run.tags.get(SHA_TAG)
+    try:
+        # prod deploys what was merged to staging, or merged from it into prod
+        branches = (STAGING, PROD) if run.tags.get(ENV_TAG) == PROD else (STAGING,)
+        snapshot, how = platform.snapshot(sha, branches)
+    except GitError as e:
+        raise Failure(description=f"{e}. Nothing was deployed.") from None
+    if not sha:
+        instance.add_run_tags(run.run_id, {SHA_TAG: snapshot.sha})
+    log.info(f"deploying the tree at {snapshot.sha} ({how})")
+    for note in snapshot.notes:
+        log.warning(note)
+    return snapshot
+
+
+def hold_environments(platform: Platform, run, log, held: contextlib.ExitStack) -> None:
+    """The locks of the environments `run` deploys, held in `held` for the run: taken by its
+    first process (the run worker, or the only process of an in-process run); granted at once
+    to its other processes, its steps."""
+    try:
+        for env in run_environments(run):
+            owner = run.run_id if run else None
+            held.enter_context(platform.target.env_lock(env, log, owner=owner))
+    except OrphanedError as e:
+        raise Failure(description=str(e)) from None
+
+
 class PlatformResource(ConfigurableResource):
     """Reads TESS_* from the environment; assets do not know which target they run on.
 
@@ -44,8 +76,7 @@ class PlatformResource(ConfigurableResource):
     def yield_for_execution(self, context: InitResourceContext) -> Iterator["PlatformResource"]:
         self._platform = Platform()
         with contextlib.ExitStack() as held:
-            for env in run_environments(context.run):
-                held.enter_context(self._platform.target.env_lock(env, context.log.info))
+            hold_environments(self._platform, context.run, context.log.info, held)
             yield self
 
     @property
@@ -53,23 +84,10 @@ class PlatformResource(ConfigurableResource):
         return self._platform
 
     def snapshot(self, context) -> Snapshot:
-        """The tree at the run's `tess/git_sha`, which must be on staging; without the tag, the
-        head of staging, then tagged on the run so that every step and the UI see one SHA."""
         if self._snapshot is None:
-            run = context.instance.get_run_by_id(context.run.run_id)
-            sha = run.tags.get(SHA_TAG)
-            try:
-                # prod deploys what was merged to staging, or merged from it into prod
-                branches = (STAGING, PROD) if run.tags.get(ENV_TAG) == PROD else (STAGING,)
-                snapshot, how = self._platform.snapshot(sha, branches)
-            except GitError as e:
-                raise Failure(description=f"{e}. Nothing was deployed.") from None
-            if not sha:
-                context.instance.add_run_tags(run.run_id, {SHA_TAG: snapshot.sha})
-            context.log.info(f"deploying the tree at {snapshot.sha} ({how})")
-            for note in snapshot.notes:
-                context.log.warning(note)
-            self._snapshot = snapshot
+            self._snapshot = run_snapshot(
+                self._platform, context.instance, context.run, context.log
+            )
         return self._snapshot
 
     def pin(self, context, snapshot: Snapshot) -> None:

@@ -5,58 +5,60 @@ promote_prod then see what really serves. release_drift_sensor looks every minut
 verify_after_failed_run looks as soon as a deploy fails, so a healthy hub the failed run never
 reached shows "Execution failed" for seconds, not a minute."""
 
+from functools import partial
+
 from dagster import (
-    DefaultSensorStatus,
-    RunFailureSensorContext,
     RunRequest,
-    SensorEvaluationContext,
     SensorResult,
     SkipReason,
     run_failure_sensor,
-    sensor,
 )
 
-from tess_dagster.assets.history import deployed, executions, in_flight
+from tess_dagster.assets.history import deployed, ever_deployed, executions, in_flight
 from tess_dagster.assets.keys import check_keys
+from tess_platform.hubs import Hubs
 from tess_platform.platform import Platform
-from tess_platform.releases import all_releases
 from tess_platform.tags import TRIGGER_TAG
 from tess_platform.verification import needs_verification, release_record
 
+from .hub_sensor import hub_sensor
 from .jobs import deploy_staging, promote_prod, verify_releases
 
 
-@sensor(
-    jobs=[verify_releases],
-    minimum_interval_seconds=60,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Runs a release's checks again when it drifted (a hub gone, its config "
-    "edited, a revision the pipeline did not make), when a run planned its checks and never "
-    "ran them, or when none ran since its deploy; the staging sensor redeploys drift.",
-)
-def release_drift_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-    return verify_what_needs_it(context, release_drift_sensor.name)
+def release_drift_sensor(hubs: Hubs):
+    return hub_sensor(
+        "release_drift_sensor",
+        partial(verify_what_needs_it, trigger="release_drift_sensor"),
+        hubs,
+        jobs=[verify_releases],
+        minimum_interval_seconds=60,
+        description="Runs a release's checks again when it drifted (a hub gone, its config "
+        "edited, a revision the pipeline did not make), when a run planned its checks and "
+        "never ran them, or when none ran since its deploy; the staging sensor redeploys drift.",
+    )
 
 
-@run_failure_sensor(
-    monitored_jobs=[deploy_staging, promote_prod],
-    request_job=verify_releases,
-    minimum_interval_seconds=5,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="When a deploy fails, runs at once the checks it planned and never ran, on "
-    "the releases it did not reach (the same decision as release_drift_sensor).",
-)
-def verify_after_failed_run(context: RunFailureSensorContext) -> SensorResult | SkipReason:
-    return verify_what_needs_it(context, verify_after_failed_run.name)
+def verify_after_failed_run(hubs: Hubs):
+    return hub_sensor(
+        "verify_after_failed_run",
+        partial(verify_what_needs_it, trigger="verify_after_failed_run"),
+        hubs,
+        decorator=run_failure_sensor,
+        monitored_jobs=[deploy_staging, promote_prod],
+        request_job=verify_releases,
+        minimum_interval_seconds=5,
+        description="When a deploy fails, runs at once the checks it planned and never ran, on "
+        "the releases it did not reach (the same decision as release_drift_sensor).",
+    )
 
 
-def verify_what_needs_it(context, trigger: str) -> SensorResult | SkipReason:
+def verify_what_needs_it(context, hubs: Hubs, trigger: str) -> SensorResult | SkipReason:
     instance = context.instance
     if in_flight(instance):
         return SkipReason("a run is in flight: its checks may still run; looking after it")
     target = Platform().target
     requests, reasons = [], []
-    for release in all_releases():
+    for release in hubs.releases():
         deploy = deployed(instance, release)
         if deploy is None:
             continue
@@ -80,6 +82,31 @@ def verify_what_needs_it(context, trigger: str) -> SensorResult | SkipReason:
             )
         )
     if not requests:
-        return SkipReason("every release is verified as it serves: no drift")
+        orphans = orphaned(instance, hubs, target)
+        for orphan in orphans:
+            context.log.warning(orphan)
+        return SkipReason(
+            "every release is verified as it serves: no drift"
+            + "".join(f"; {orphan}" for orphan in orphans)
+        )
     context.log.info("; ".join(reasons))
     return SensorResult(run_requests=requests)
+
+
+def orphaned(instance, hubs: Hubs, target) -> list[str]:
+    """Releases that still run though their hub folder is gone: a merge never uninstalls."""
+    found = []
+    for release in ever_deployed(instance):
+        if release.deployment in hubs.names:
+            continue
+        try:
+            installed = bool(target.history(release))
+        except RuntimeError:  # the target did not answer: said next minute, or never wrong
+            continue
+        if installed:
+            found.append(
+                f"{release.name} still runs, but hub_config/{release.deployment}/ is gone: "
+                "uninstall it with the uninstall job (tag tess/approved_by), or bring "
+                "the folder back"
+            )
+    return found

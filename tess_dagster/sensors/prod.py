@@ -2,36 +2,40 @@
 under the same gate, approved by the committer of that head."""
 
 from dagster import (
-    DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    sensor,
 )
 
 from tess_dagster.assets.history import deployed, in_flight, promoted
+from tess_platform.hubs import Hubs
 from tess_platform.platform import PROD, Platform
-from tess_platform.releases import all_releases
 from tess_platform.tags import APPROVER_TAG, SHA_TAG, TRIGGER_TAG
 
+from .hub_sensor import hub_sensor
 from .jobs import promote_prod
 
 
-@sensor(
-    job=promote_prod,
-    minimum_interval_seconds=30,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Starts promote_prod when the prod branch moves to a SHA prod does not run.",
-)
-def prod_branch_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+def prod_branch_sensor(hubs: Hubs):
+    return hub_sensor(
+        "prod_branch_sensor",
+        evaluate,
+        hubs,
+        job=promote_prod,
+        minimum_interval_seconds=30,
+        description="Starts promote_prod when the prod branch moves to a SHA prod does not run.",
+    )
+
+
+def evaluate(context: SensorEvaluationContext, hubs: Hubs) -> SensorResult | SkipReason:
     platform = Platform()
     head = platform.repo.head(PROD)
     if head is None:
         return SkipReason(f"{platform.repo.url} has no prod branch yet")
     if head == context.cursor:
         return SkipReason(f"nothing moved: prod is at {head[:12]}, already evaluated")
-    deploys = [deployed(context.instance, r) for r in all_releases(PROD)]
+    deploys = [deployed(context.instance, r) for r in hubs.releases(PROD)]
     if all(d is not None and d.git_sha == head for d in deploys):
         return SensorResult(skip_reason=f"prod already runs {head[:12]}", cursor=head)
     last_promotion = promoted(context.instance)

@@ -4,12 +4,10 @@ of `staging` differs from what they last deployed, and redeploy a release found 
 import json
 
 from dagster import (
-    DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    sensor,
 )
 
 from tess_dagster.assets.history import (
@@ -19,20 +17,28 @@ from tess_dagster.assets.history import (
     unhandled_drift,
 )
 from tess_dagster.assets.keys import check_keys, release_key, upstream_keys
+from tess_platform.hubs import Hubs
 from tess_platform.platform import STAGING, Platform
-from tess_platform.releases import Release, all_releases
+from tess_platform.releases import Release
 from tess_platform.tags import ENV_TAG, SHA_TAG
 
+from .hub_sensor import hub_sensor
 from .jobs import deploy_staging
 
 
-@sensor(
-    job=deploy_staging,
-    minimum_interval_seconds=30,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Deploys to staging what differs at the head of the staging branch.",
-)
-def staging_branch_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+def staging_branch_sensor(hubs: Hubs):
+    """`hubs`: those the code location loaded, whose assets it can materialize."""
+    return hub_sensor(
+        "staging_branch_sensor",
+        evaluate,
+        hubs,
+        job=deploy_staging,
+        minimum_interval_seconds=30,
+        description="Deploys to staging what differs at the head of the staging branch.",
+    )
+
+
+def evaluate(context: SensorEvaluationContext, hubs: Hubs) -> SensorResult | SkipReason:
     platform = Platform()
     cursor = json.loads(context.cursor) if context.cursor else {}
     head = platform.repo.head(STAGING)  # git ls-remote: no clone when nothing moved
@@ -43,7 +49,7 @@ def staging_branch_sensor(context: SensorEvaluationContext) -> SensorResult | Sk
             "repository); merges to it deploy staging"
         )
     handled = set(cursor.get("drift_handled", []))
-    drifted = unhandled_drift(context.instance, all_releases(STAGING), handled)
+    drifted = unhandled_drift(context.instance, hubs.releases(STAGING), handled)
     if head == cursor.get("sha") and not drifted:
         return SkipReason(f"nothing moved: staging is at {head[:12]}, already evaluated")
 
@@ -53,7 +59,14 @@ def staging_branch_sensor(context: SensorEvaluationContext) -> SensorResult | Sk
             f"staging at {head[:12]}: a staging deploy is in flight (run {running[0].run_id}); "
             "looking again after it ends"
         )
-    desired = platform.desired(platform.repo.snapshot(head), STAGING)
+    snapshot = platform.repo.snapshot(head)
+    desired = platform.desired(snapshot, STAGING)
+    on_branch = platform.hubs(snapshot)
+    for news in hub_news(hubs, on_branch):
+        context.log.warning(news)
+    # a loaded hub whose folder broke is deployed all the same: its run fails, naming the file
+    broken = {r: None for r in hubs.releases(STAGING) if on_branch.problem_of(r.deployment)}
+    desired = {r: w for r, w in desired.items() if r.deployment in hubs.names} | broken
     differing = [
         r
         for r, wanted in desired.items()
@@ -87,12 +100,30 @@ def staging_branch_sensor(context: SensorEvaluationContext) -> SensorResult | Sk
         )
     )
     return SensorResult(
-        run_requests=[selection_request(head, run_key, differing)], cursor=new_cursor
+        run_requests=[selection_request(hubs, head, run_key, differing)], cursor=new_cursor
     )
 
 
-def selection_request(sha: str, run_key: str, releases: list[Release]) -> RunRequest:
-    assets = {key for r in releases for key in (release_key(r), *upstream_keys(r))}
+def hub_news(loaded: Hubs, on_branch: Hubs) -> list[str]:
+    """What the branch says about hubs that the loaded asset graph does not show yet."""
+    news = list(on_branch.problems)
+    news += [
+        f"hub_config/{name}/ is a new hub on staging: reload the code location (Deployment > "
+        "Reload, or `tess-platform local up` again) to give it assets and deploy it"
+        for name in on_branch.names
+        if name not in loaded.names
+    ]
+    news += [
+        f"hub_config/{name}/ is gone from staging: its releases keep running; a merge never "
+        "uninstalls a hub"
+        for name in loaded.names
+        if name not in on_branch.names and not on_branch.problem_of(name)
+    ]
+    return news
+
+
+def selection_request(hubs: Hubs, sha: str, run_key: str, releases: list[Release]) -> RunRequest:
+    assets = {key for r in releases for key in (release_key(r), *upstream_keys(hubs, r))}
     return RunRequest(
         run_key=run_key,
         tags={SHA_TAG: sha, ENV_TAG: STAGING},

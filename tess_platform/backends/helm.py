@@ -149,6 +149,15 @@ class Helm:
             raise HelmError(f"helm rollback of {release} in {namespace} left no release behind")
         return status
 
+    def uninstall(self, release: str, namespace: str) -> None:
+        """Removes the release and its history; the namespace stays, and with it the user
+        homes' claims if their storage class keeps them."""
+        self._uninstall(release, namespace, self.redact)
+
+    def _uninstall(self, release: str, namespace: str, mask: Callable[[str], str]) -> None:
+        args = ["uninstall", release, "--namespace", namespace, "--wait"]
+        _check(self._run([*args, "--timeout", self.timeout]), f"uninstall of {release}", mask)
+
     # -- recovery ----------------------------------------------------------------------------
 
     def _recover(self, release: str, namespace: str, mask: Callable[[str], str]) -> str | None:
@@ -159,8 +168,7 @@ class Helm:
         if state not in PENDING:
             return None
         if state == "pending-install":
-            args = ["uninstall", release, "--namespace", namespace, "--wait"]
-            _check(self._run([*args, "--timeout", self.timeout]), f"uninstall of {release}", mask)
+            self._uninstall(release, namespace, mask)
             return (
                 f"{release} was stuck in pending-install, a first install that never "
                 "finished: uninstalled it"

@@ -219,6 +219,19 @@ class AwsTarget:
             int(status["version"]), past[revision].record.get("url", ""), f"Rollback to {revision}"
         )
 
+    def uninstall(self, release: Release, log) -> str:
+        if not self.history(release):
+            raise DeployError(f"{release.name}: no such release in the cluster")
+        try:
+            with self._cluster() as config:
+                self._helm(config).uninstall(release.name, release.name)
+        except (HelmError, AwsError) as e:
+            raise DeployError(f"{release.name}: {e}") from None
+        return (
+            f"{release.name}: uninstalled (helm uninstall); namespace {release.name} and the "
+            "user homes on EFS stay"
+        )
+
     def history(self, release: Release) -> list[PastRevision]:
         try:
             with self._cluster() as config:
@@ -256,7 +269,7 @@ class AwsTarget:
             return f"helm revision {last.revision} is {last.status}"
         return serves_another_release(last, deployed_hash, "helm revision")
 
-    def env_lock(self, env: str, log):
+    def env_lock(self, env: str, log, owner: str | None = None):
         if self.settings.state_bucket:  # across machines: Dagster may run in many pods
             key = f"tess-platform/locks/{env}"
             waiting, took_over = env_news(env, log)
@@ -270,9 +283,10 @@ class AwsTarget:
                     self.endpoint_url,
                     waiting,
                     took_over,
+                    owner=owner,
                 ),
             )
-        return env_file_lock(self.state / "locks" / f"{env}.lock", env, log)
+        return env_file_lock(self.state / "locks" / f"{env}.lock", env, log, owner)
 
 
 def _record(description: str) -> dict[str, Any]:

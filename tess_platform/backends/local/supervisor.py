@@ -489,6 +489,16 @@ class Supervisor:
         self._pidfile(release).unlink(missing_ok=True)
         return bool(family or orphans)
 
+    def uninstall(self, release: str, log=print) -> Path:
+        """Stop the release's hub and set its folder aside (its revisions, for the record);
+        where it went. User homes are not in it."""
+        with self.lock(release, log):
+            self.stop_hub(release, log=log)
+            kept = self.home / "uninstalled" / f"{release}-{time.strftime('%Y%m%dT%H%M%S')}"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            self.release_dir(release).rename(kept)
+        return kept
+
     def stop_all(self) -> list[str]:
         return [r for r in self.releases() if self.stop_hub(r)]
 

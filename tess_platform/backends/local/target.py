@@ -129,8 +129,17 @@ class LocalTarget:
             for r in self.supervisor.history(release.name)
         ]
 
-    def env_lock(self, env: str, log):
-        return env_file_lock(self.home / "locks" / f"{env}.lock", env, log)
+    def uninstall(self, release: Release, log) -> str:
+        if release.name not in self.supervisor.releases():
+            raise DeployError(f"{release.name}: not installed on this machine")
+        kept = self.supervisor.uninstall(release.name, log=log)
+        return (
+            f"{release.name}: uninstalled; its revisions are kept in {kept}, its user homes "
+            f"in {self.efs / release.name}"
+        )
+
+    def env_lock(self, env: str, log, owner: str | None = None):
+        return env_file_lock(self.home / "locks" / f"{env}.lock", env, log, owner)
 
     def serving(self, release: Release) -> PastRevision | None:
         if self.supervisor.drift(release.name):
