@@ -13,7 +13,16 @@ from tess_platform.platform import PROD, STAGING, Platform
 from tess_platform.settings import Settings
 from tess_platform.tags import ENV_TAG, SHA_TAG
 
-PRELOAD = ["tess_dagster.definitions"]  # each step forks from a process that imported it once
+# each step forks from a process that imported these once: the code location, and what a
+# step needs to open the instance (its storages: 2 s of imports per step otherwise)
+PRELOAD = [
+    "tess_dagster.definitions",
+    "dagster._core.storage.event_log.sqlite",
+    "dagster._core.storage.runs.sqlite",
+    "dagster._core.storage.schedules.sqlite",
+    "dagster._core.storage.sqlite_storage",
+    "dagster._core.storage.local_compute_log_manager",
+]
 
 
 class _Locked(Executor):
