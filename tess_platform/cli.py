@@ -118,6 +118,10 @@ def _shared_password(current) -> bool:
     )
 
 
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
     from .backends.local.target import LocalTarget
 
@@ -135,6 +139,7 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
         for name in supervisor.releases():
             status = supervisor.status(name)
             state = f"running (pid {status.pid})" if status.running else "stopped"
+            state += f", {_count(status.user_servers, 'user server')}"
             print(f"{name}: revision {status.revision}, {state}, {status.url}")
             if proc:  # the verification record, as Dagster holds it
                 print(f"  {summary(dagster.record(Release.parse(name)), status.revision)}")
@@ -152,8 +157,9 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
     if args.action == "stop":
         names = [args.release] if args.release else supervisor.releases()
         for name in names:
-            if supervisor.stop_hub(name):
-                print(f"stopped {name}")
+            hub, servers = supervisor.stop(name)
+            if hub or servers:
+                print(f"stopped {name}: its hub and {_count(servers, 'user server')}")
         if not args.release and dagster.stop():
             print("stopped dagster dev")
         return 0

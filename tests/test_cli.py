@@ -89,7 +89,9 @@ def test_local_status_stop_and_start(repo, tess_env):
         f"password: key hub.config.SharedPasswordAuthenticator.user_password in {password_file}"
     ) in status.stdout
 
-    assert cli("local", "stop").stdout == "stopped tess-private-staging\n"
+    assert cli("local", "stop").stdout == (
+        "stopped tess-private-staging: its hub and 0 user servers\n"
+    )
     assert "revision 1, stopped" in cli("local", "status").stdout
     assert cli("local", "start").stdout.endswith(f"tess-private-staging: revision 1 at {url}\n")
     assert requests.get(url + "hub/health", timeout=10).ok

@@ -3,6 +3,7 @@ idle culler and a user server (which runs code for anonymous visitors) are start
 deploy whose parent environment holds the key to every secret and AWS credentials; none of
 their environments or command lines holds any of it."""
 
+import re
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import requests
 from conftest import PLANTED, export_key, hub_processes
 
 from tess_platform import health
+from tess_platform.backends.local.hub_config import USER_SERVER_MARK as MARK
 from tess_platform.backends.local.hub_env import hub_environment
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -129,9 +131,12 @@ def test_hub_proxy_culler_and_user_server_inherit_nothing_of_the_platform(repo, 
             assert "TESS_GIT_CRYPT_KEY" not in env, name
             assert not [k for k in env if k.startswith(FORBIDDEN_PREFIXES)], name
             assert "OPERATOR_TOKEN" not in env, name
-        # what is not the hub's own runs with no TESS_* setting at all
-        for name in ("jupyterhub-idle-culler", "jupyterhub-singleuser"):
-            assert not [k for k in found[name].environ() if k.startswith("TESS_")], name
+        # what is not the hub's own runs with no TESS_* setting at all, but the user server's
+        # opaque mark, which names no folder
+        for name, allowed in [("jupyterhub-idle-culler", []), ("jupyterhub-singleuser", [MARK])]:
+            env = found[name].environ()
+            assert [k for k in env if k.startswith("TESS_")] == allowed, name
+        assert re.fullmatch("[0-9a-f]{16}", found["jupyterhub-singleuser"].environ()[MARK])
 
         # and the hub works: healthy, and the visitor's server answers
         assert health.hub_healthy(endpoint).passed

@@ -8,6 +8,7 @@ values are not written into the config: they are references resolved from a 0600
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,16 @@ from ...tools import tool
 from ...values import Merged, Path_, ValuesError, dotted, get_path, has_path
 
 SECRET_REF = "$tess-secret"
+# In every user server's environment: user servers outlive their hub (as pods outlive a hub
+# pod), so the supervisor finds a release's servers by this mark.
+USER_SERVER_MARK = "TESS_USER_SERVER_OF"
+
+
+def user_server_mark(state_dir: Path) -> str:
+    """The mark of the servers of the release whose state is in `state_dir`: opaque, so that
+    user code learns nothing of where the platform keeps its state."""
+    return hashlib.sha256(str(state_dir).encode()).hexdigest()[:16]
+
 
 # Chart values this translation applies; everything else set by the hierarchy is listed.
 APPLIED = [
@@ -113,7 +124,9 @@ def translate(
         if (value := v.get("hub", key)) is not None:
             hub.set("JupyterHub", trait, value)
 
-    # the user servers: this venv's single-user server, homes by storage type
+    # the user servers: this venv's single-user server, homes by storage type. As the chart
+    # does, the hub leaves them running when it stops: the next revision's hub adopts them.
+    hub.set("JupyterHub", "cleanup_servers", False)
     hub.set("Spawner", "cmd", [tool("jupyterhub-singleuser")])
     if os.geteuid() == 0:  # a container runs as jovyan; a local process as whoever runs this
         hub.set("Spawner", "args", ["--ServerApp.allow_root=True"])
@@ -127,11 +140,9 @@ def translate(
     if (timeout := v.get("singleuser", "startTimeout")) is not None:
         hub.set("Spawner", "start_timeout", timeout)
     extra_env = v.get("singleuser", "extraEnv") or {}
-    hub.set(
-        "Spawner",
-        "environment",
-        {k: x for k, x in extra_env.items() if not isinstance(x, dict) or SECRET_REF in x},
-    )
+    environment = {k: x for k, x in extra_env.items() if not isinstance(x, dict) or SECRET_REF in x}
+    environment[USER_SERVER_MARK] = user_server_mark(state_dir)
+    hub.set("Spawner", "environment", environment)
     hub.persistent_homes = v.get("singleuser", "storage", "type") != "none"
     homes = homes_dir if hub.persistent_homes else state_dir / "ephemeral-homes"
     hub.set("SimpleLocalProcessSpawner", "home_dir_template", str(homes / "{username}"))

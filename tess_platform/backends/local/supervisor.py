@@ -32,7 +32,7 @@ import requests
 from ...files import write_file
 from ...locks import file_lock, lock_held
 from ...values import canonical_sha256
-from .hub_config import HubConfig
+from .hub_config import USER_SERVER_MARK, HubConfig, user_server_mark
 from .hub_env import hub_environment
 
 CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
@@ -104,6 +104,7 @@ class HubStatus:
     running: bool
     pid: int | None
     url: str | None
+    user_servers: int = 0
 
 
 def _now() -> str:
@@ -250,7 +251,7 @@ class Supervisor:
             self.stop_hub(release, log=log)
             log(f"{release}: starting revision {n} on {rev.url}")
             try:
-                self._start(rev)
+                self._start(rev, log)
             except SupervisorError as e:
                 self.stop_hub(release, log=log)
                 rev.status, rev.description = FAILED, f"Upgrade failed: {e}"
@@ -313,7 +314,7 @@ class Supervisor:
         self._save(rev)
         log(f"{release}: restoring revision {source.revision} as revision {n}")
         try:
-            self._start(rev)
+            self._start(rev, log)
         except SupervisorError as e:
             self.stop_hub(release, log=log)
             rev.status, rev.description = FAILED, f"Rollback failed: {e}"
@@ -331,7 +332,7 @@ class Supervisor:
                 raise SupervisorError(f"{release}: nothing deployed yet")
             if self._hub(release) is None:
                 self.stop_hub(release, log=log)  # what a hub killed alone left holds its port
-                self._start(rev)
+                self._start(rev, log)
                 log(f"{release}: revision {rev.revision} started on {rev.url}")
             return rev
 
@@ -363,7 +364,7 @@ class Supervisor:
     def _processes(self, release: str) -> list[psutil.Process]:
         """Every process of this release's hubs, by what it inherited: the hub and its proxy
         carry TESS_HUB_REVISION; hub services (the idle culler) get a clean environment but
-        run in the release's state folder. User servers run in their homes: not among them."""
+        run in the release's state folder. User servers outlive hubs: not among them."""
         revisions, state = self.release_dir(release) / "revisions", str(self.state_dir(release))
         found = []
         # attributes it may not read (another user's process) come as None
@@ -375,6 +376,34 @@ class Supervisor:
             ):
                 found.append(proc)
         return found
+
+    def user_servers(self, release: str) -> list[psutil.Process]:
+        """The release's running user servers and their kernels, by the mark the hub gives
+        them; servers first (a kernel's parent is its server)."""
+        mark, found = user_server_mark(self.state_dir(release)), []
+        for proc in psutil.process_iter(["environ", "ppid"]):
+            if (proc.info["environ"] or {}).get(USER_SERVER_MARK) == mark and _alive(proc):
+                found.append(proc)
+        pids = {p.pid for p in found}
+        return sorted(found, key=lambda p: p.info["ppid"] in pids)
+
+    def stop_user_servers(self, release: str, timeout: float = 15.0) -> int:
+        """Stop the release's user servers (each stops its kernels) as a pod's deletion does;
+        how many there were."""
+        procs = self.user_servers(release)
+        pids = {p.pid for p in procs}
+        servers = [p for p in procs if p.info["ppid"] not in pids]
+        for p in servers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.terminate()
+        for p in _wait_gone(procs, timeout):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        return len(servers)
+
+    def stop(self, release: str, log=print) -> tuple[bool, int]:
+        """Stop the release's hub and its user servers: whether a hub ran, how many servers."""
+        return self.stop_hub(release, log=log), self.stop_user_servers(release)
 
     def drift(self, release: str) -> str | None:
         """How the release differs from what was deployed; None when it does not, or while an
@@ -415,15 +444,34 @@ class Supervisor:
         history, hub = self.history(release), self._hub(release)
         serving = [r for r in history if hub and r.revision == hub.revision]
         rev = (serving or [r for r in history if r.status == DEPLOYED] or [None])[-1]
+        procs = self.user_servers(release)
+        pids = {p.pid for p in procs}
         return HubStatus(
             release,
             rev.revision if rev else None,
             hub is not None,
             hub.proc.pid if hub else None,
             rev.url if rev else None,
+            sum(p.info["ppid"] not in pids for p in procs),
         )
 
-    def _start(self, rev: Revision) -> None:
+    def _hub_api_port(self, release: str, log) -> int:
+        """The port of the hub's API, the same for every revision: user servers outlive their
+        hub and reach the next one there."""
+        path = self.release_dir(release) / "hub-api-port"
+        with contextlib.suppress(OSError, ValueError):
+            port = int(path.read_text())
+            if 0 < port < 65536 and _port_free(port):
+                return port
+            log(
+                f"{release}: the hub's API port {port} is taken by another process; user "
+                "servers started before cannot reach the new hub: restart them"
+            )
+        port = _free_port()
+        write_file(path, str(port))
+        return port
+
+    def _start(self, rev: Revision, log) -> None:
         if not _port_free(rev.port):
             raise SupervisorError(f"port {rev.port} on 127.0.0.1 is taken by another process")
         folder = self._revision_dir(rev.release, rev.revision)
@@ -434,7 +482,7 @@ class Supervisor:
             os.environ,
             bin_dir=str(Path(sys.executable).parent),
             revision=str(folder),
-            hub_api_port=_free_port(),
+            hub_api_port=self._hub_api_port(rev.release, log),
             proxy_api_port=_free_port(),
         )
         with open(folder / "hub.log", "ab") as out:
@@ -466,10 +514,12 @@ class Supervisor:
         )
 
     def stop_hub(self, release: str, timeout: float = 15.0, log=print) -> bool:
-        """Stop the release's hub and what it started, and what a hub killed alone left
-        running (its proxy holds the port): any process of this release, never another's."""
-        hub = self._hub(release)
+        """Stop the release's hub and what it started but user servers, and what a hub killed
+        alone left running (its proxy holds the port): any process of this release, never
+        another's."""
+        hub, servers = self._hub(release), self.user_servers(release)
         family = [hub.proc, *hub.proc.children(recursive=True)] if hub else []
+        family = [p for p in family if p not in servers]  # they outlive the hub
         orphans = [p for p in self._processes(release) if p not in family]
         if orphans:
             found = ", ".join(f"{p.info['name']} (pid {p.pid})" for p in orphans)
@@ -490,17 +540,17 @@ class Supervisor:
         return bool(family or orphans)
 
     def uninstall(self, release: str, log=print) -> Path:
-        """Stop the release's hub and set its folder aside (its revisions, for the record);
-        where it went. User homes are not in it."""
+        """Stop the release's hub and user servers and set its folder aside (its revisions,
+        for the record); where it went. User homes are not in it."""
         with self.lock(release, log):
-            self.stop_hub(release, log=log)
+            self.stop(release, log=log)
             kept = self.home / "uninstalled" / f"{release}-{time.strftime('%Y%m%dT%H%M%S')}"
             kept.parent.mkdir(parents=True, exist_ok=True)
             self.release_dir(release).rename(kept)
         return kept
 
     def stop_all(self) -> list[str]:
-        return [r for r in self.releases() if self.stop_hub(r)]
+        return [r for r in self.releases() if any(self.stop(r))]
 
 
 # hubs this process started: hubs outlive it, but while it lives it reaps those that exit

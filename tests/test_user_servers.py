@@ -1,0 +1,101 @@
+"""User servers outlive their hub, as pods outlive a hub pod under `helm upgrade`: a config
+deploy, an atomic rollback and a rollback keep a user's server and the state of its kernel, and
+the new hub adopts them; `local stop` stops them and says how many."""
+
+import socket
+import time
+
+import psutil
+import pytest
+import requests
+from conftest import cli, free_port
+
+from tess_platform.kernels import Kernel
+from tess_platform.platform import Platform
+from tess_platform.releases import Release
+from tess_platform.targets import DeployError, Endpoint
+
+RELEASE = Release("tess-public", "staging")
+NAME = RELEASE.name
+
+
+def deploy(platform: Platform, sha: str):
+    snapshot = platform.repo.snapshot(sha)
+    return platform.deploy(snapshot, RELEASE, platform.image_ref(platform.tree(snapshot)), print)
+
+
+def hub_api(endpoint: Endpoint, method: str, path: str) -> requests.Response:
+    headers = {"Authorization": f"token {endpoint.api_token}"}
+    return requests.request(method, f"{endpoint.url}hub/api/{path}", headers=headers, timeout=30)
+
+
+def ready_server(endpoint: Endpoint, user: str) -> str | None:
+    """The URL of the user's server if the hub says it is ready."""
+    server = hub_api(endpoint, "GET", f"users/{user}").json()["servers"].get("")
+    return f"{endpoint.url.rstrip('/')}{server['url']}" if server and server["ready"] else None
+
+
+def start_server(endpoint: Endpoint, user: str) -> str:
+    assert hub_api(endpoint, "POST", f"users/{user}").status_code == 201
+    assert hub_api(endpoint, "POST", f"users/{user}/server").status_code in (201, 202)
+    deadline = time.monotonic() + 60
+    while not (url := ready_server(endpoint, user)):
+        assert time.monotonic() < deadline, f"{user}'s server did not start"
+        time.sleep(0.25)
+    return url
+
+
+def gone(pid: int) -> bool:
+    try:  # a zombie has exited: whoever inherited it reaps it
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_users_server_and_kernel_live_through_deploys_and_rollbacks(repo, tess_env):
+    platform = Platform()
+    supervisor = platform.target.supervisor
+    deploy(platform, repo.commit("first"))
+    endpoint = platform.endpoint(RELEASE)
+    url = start_server(endpoint, "ada")
+    kernel = Kernel.start(url, endpoint.api_token)
+    assert kernel.execute("x = 41").error is None
+    processes = {p.pid for p in supervisor.user_servers(NAME)}
+    assert len(processes) == 2  # the server and its kernel
+
+    def kept(step: str) -> None:
+        status = supervisor.status(NAME)
+        assert status.running and status.user_servers == 1, step
+        assert {p.pid for p in supervisor.user_servers(NAME)} == processes, step
+        assert ready_server(endpoint, "ada") == url, step  # the new hub adopted it
+        # through the new hub's proxy, into the same kernel: its state is there
+        assert kernel.execute("print(x + 1)").output == "42\n", step
+
+    repo.edit_yaml(
+        "hub_config/tess-public/staging.yaml", lambda d: d.update(cull={"timeout": 1200})
+    )
+    deploy(platform, repo.commit("cull after 20 minutes"))
+    assert supervisor.current(NAME).revision == 2
+    kept("a config deploy")
+
+    with socket.socket() as taken:  # revision 3 wants a port another process holds
+        taken.bind(("127.0.0.1", port := free_port()))
+        taken.listen()
+        repo.edit_yaml(
+            "hub_config/tess-public/local.yaml",
+            lambda d: d["custom"]["tess"]["local"]["ports"].update(staging=port),
+        )
+        with pytest.raises(DeployError, match="now serving as revision 4"):
+            deploy(platform, repo.commit("a port that is taken"))
+    kept("an atomic rollback")
+
+    assert platform.target.rollback(RELEASE, 1, log=print).revision == 5
+    kept("a rollback")
+
+    status = cli("local", "status")
+    assert f"{NAME}: revision 5, running (pid " in status.stdout
+    assert ", 1 user server, " in status.stdout, status.stdout
+    stopped = cli("local", "stop", NAME)
+    assert stopped.stdout == f"stopped {NAME}: its hub and 1 user server\n", stopped.stderr
+    assert all(map(gone, processes))
+    assert supervisor.user_servers(NAME) == []
