@@ -66,8 +66,8 @@ def floor(tmp: Path, repo_path: Path, sha: str, name: str) -> float:
     platform = Platform(Settings.from_env(environment(tmp, repo_path, name)))
     snapshot = platform.repo.snapshot(sha)
     tree = platform.tree(snapshot)
-    image = platform.image_ref(tree)
     target, supervisor = platform.target, platform.target.supervisor
+    image, built = target.ensure_image(snapshot, log=lambda m: None)  # the user environment
     prepared = []
     for release in platform.hubs(snapshot).releases("staging"):  # before the clock starts
         values = platform.values(tree, release, image)
@@ -77,6 +77,7 @@ def floor(tmp: Path, repo_path: Path, sha: str, name: str) -> float:
             port=local_port(values.merged, release),
             state_dir=supervisor.state_dir(release.name),
             homes_dir=target.efs / release.name,
+            user_env=Path(built["user_environment"]),
         )
         prepared.append((release, hub, platform.endpoint_for(release, values.merged)))
 

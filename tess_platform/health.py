@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 
+from .kernels import Kernel, KernelError
 from .targets import Endpoint
 
 CHECK_USER = "tess-check"
 HTTP_TIMEOUT = 30  # seconds for one request: a loaded hub answers slowly, not wrongly
+SMOKE_TEST = "checks/smoke_test.py"  # what kernel_runs runs: science code, offline
 
 
 @dataclass
@@ -21,10 +25,13 @@ class CheckResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def _auth(endpoint: Endpoint) -> dict[str, str]:
+    return {"Authorization": f"token {endpoint.api_token}"}
+
+
 def _api(endpoint: Endpoint, method: str, path: str, **kw) -> requests.Response:
-    headers = {"Authorization": f"token {endpoint.api_token}"}
     return requests.request(
-        method, f"{endpoint.url}hub/api/{path}", headers=headers, timeout=HTTP_TIMEOUT, **kw
+        method, f"{endpoint.url}hub/api/{path}", headers=_auth(endpoint), timeout=HTTP_TIMEOUT, **kw
     )
 
 
@@ -47,49 +54,77 @@ def hub_healthy(endpoint: Endpoint) -> CheckResult:
     )
 
 
-def server_spawns(endpoint: Endpoint, timeout: float = 120.0) -> CheckResult:
-    """A check user's server starts, answers its API, and is stopped again (also when the
-    check fails half way: no check server is left running)."""
-    started = time.monotonic()
+def server_spawns(endpoint: Endpoint, spawn_timeout: float) -> CheckResult:
+    """A check user's server starts, answers its API, and is stopped again."""
     try:
-        if _api(endpoint, "GET", f"users/{CHECK_USER}").status_code == 404:
-            _expect(_api(endpoint, "POST", f"users/{CHECK_USER}"), (201,), "create the check user")
-        _expect(
-            _api(endpoint, "POST", f"users/{CHECK_USER}/server"),
-            (201, 202, 400),
-            "start the check user's server",
-        )
-        try:
-            server = _wait(endpoint, lambda s: s is not None and s.get("ready"), timeout, started)
-            if server is _PENDING:
-                return CheckResult(False, f"{CHECK_USER}'s server was not ready in {timeout:.0f} s")
-            spawn_s = time.monotonic() - started
+        with _check_server(endpoint, spawn_timeout) as (server_url, spawn_s):
             status = requests.get(
-                f"{endpoint.url.rstrip('/')}{server['url']}api/status",
-                headers={"Authorization": f"token {endpoint.api_token}"},
-                timeout=HTTP_TIMEOUT,
+                f"{server_url}api/status", headers=_auth(endpoint), timeout=HTTP_TIMEOUT
             )
             _expect(status, (200,), "reach the server's API")
-        finally:
-            _expect(
-                _api(endpoint, "DELETE", f"users/{CHECK_USER}/server"),
-                (202, 204, 400),
-                "stop the check user's server",
-            )
-        if _wait(endpoint, lambda s: s is None, 60, time.monotonic()) is _PENDING:
-            return CheckResult(False, f"the server of {CHECK_USER} did not stop in 60 s")
     except (requests.RequestException, _Failed) as e:
-        reason = (
-            str(e)
-            if isinstance(e, _Failed)
-            else f"{endpoint.url} did not answer: {type(e).__name__}"
-        )
-        return CheckResult(False, reason)
+        return CheckResult(False, _reason(endpoint, e))
     return CheckResult(
         True,
         f"{CHECK_USER}'s server started in {spawn_s:.1f} s, answered, stopped",
         {"spawn_seconds": f"{spawn_s:.1f}"},
     )
+
+
+def kernel_runs(
+    endpoint: Endpoint, code: str, spawn_timeout: float, kernel_timeout: float
+) -> CheckResult:
+    """In the check user's server, a kernel runs `code` (the repository's smoke test) to its
+    end; the error's last line where it raises."""
+    try:
+        with _check_server(endpoint, spawn_timeout) as (server_url, _):
+            started = time.monotonic()
+            kernel = Kernel.start(server_url, endpoint.api_token)
+            try:
+                run = kernel.execute(code, timeout=kernel_timeout)
+            finally:
+                kernel.shutdown()
+            run_s = time.monotonic() - started
+    except (requests.RequestException, _Failed, KernelError) as e:
+        return CheckResult(False, _reason(endpoint, e))
+    last = run.output.strip().splitlines()[-1:] or [""]
+    details = {"kernel_seconds": f"{run_s:.1f}", "output": last[0][:200]}
+    if run.error:
+        return CheckResult(False, f"the smoke test failed: {run.error[:300]}", details)
+    return CheckResult(True, f"the smoke test ran in a kernel in {run_s:.1f} s", details)
+
+
+@contextlib.contextmanager
+def _check_server(endpoint: Endpoint, timeout: float) -> Iterator[tuple[str, float]]:
+    """The check user's server, started: its URL and how long it took. Stopped after, also
+    when the check fails half way: no check server is left running."""
+    started = time.monotonic()
+    if _api(endpoint, "GET", f"users/{CHECK_USER}").status_code == 404:
+        _expect(_api(endpoint, "POST", f"users/{CHECK_USER}"), (201,), "create the check user")
+    _expect(
+        _api(endpoint, "POST", f"users/{CHECK_USER}/server"),
+        (201, 202, 400),
+        "start the check user's server",
+    )
+    try:
+        server = _wait(endpoint, lambda s: s is not None and s.get("ready"), timeout, started)
+        if server is _PENDING:
+            raise _Failed(f"{CHECK_USER}'s server was not ready in {timeout:.0f} s")
+        yield f"{endpoint.url.rstrip('/')}{server['url']}", time.monotonic() - started
+    finally:
+        _expect(
+            _api(endpoint, "DELETE", f"users/{CHECK_USER}/server"),
+            (202, 204, 400),
+            "stop the check user's server",
+        )
+    if _wait(endpoint, lambda s: s is None, 60, time.monotonic()) is _PENDING:
+        raise _Failed(f"the server of {CHECK_USER} did not stop in 60 s")
+
+
+def _reason(endpoint: Endpoint, error: Exception) -> str:
+    if isinstance(error, _Failed | KernelError):
+        return str(error)
+    return f"{endpoint.url} did not answer: {type(error).__name__}"
 
 
 class _Failed(Exception):
@@ -117,5 +152,10 @@ def _wait(endpoint: Endpoint, done, timeout: float, since: float):
     return _PENDING
 
 
-# the asset checks of every release, by name
-CHECKS = {"hub_healthy": hub_healthy, "server_spawns": server_spawns}
+# the asset checks of every release, by name: what each proves
+CHECKS = {
+    "hub_healthy": "The hub runs what the pipeline deployed, answers /hub/health and its REST API.",
+    "server_spawns": "A check user's server starts, answers its API, and is stopped.",
+    "kernel_runs": f"In a check user's server, a kernel runs the repository's {SMOKE_TEST} to "
+    "its end.",
+}

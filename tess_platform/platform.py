@@ -199,7 +199,7 @@ class Platform:
         failed = [
             f"{name}: {result.description}"
             for name in health.CHECKS
-            if not (result := self.check(release, name, outcome.release_hash)).passed
+            if not (result := self.check(release, name, outcome.release_hash, snapshot)).passed
         ]
         if not failed:
             return outcome
@@ -215,11 +215,19 @@ class Platform:
             f"revision {before[-1].revision}, serving as revision {back.revision}"
         )
 
-    def check(self, release: Release, name: str, deployed_hash: str | None) -> health.CheckResult:
+    def check(
+        self,
+        release: Release,
+        name: str,
+        deployed_hash: str | None,
+        smoke_at: Snapshot | None = None,
+    ) -> health.CheckResult:
         """Run one of the release checks against what serves, and say what it found serving
         (revision, release_hash, git_sha): the verification record takes a check as evidence
         only about the deploy it found. hub_healthy also fails on drift from `deployed_hash`,
-        the release_hash the pipeline last deployed."""
+        the release_hash the pipeline last deployed. kernel_runs runs the smoke test of
+        `smoke_at`, the SHA the run works on (a fixed smoke test changes no release_hash, so
+        nothing redeploys), else of the SHA that deployed what serves."""
         serving = self.target.serving(release)
         found = (
             {
@@ -234,8 +242,29 @@ class Platform:
             drift = self.target.drift(release, deployed_hash)
             if drift:
                 return health.CheckResult(False, f"drift: {drift}", {"drift": drift, **found})
-        result = health.CHECKS[name](self.endpoint(release))
+        result = self._probe(release, name, smoke_at)
         return health.CheckResult(result.passed, result.description, {**result.details, **found})
+
+    def _probe(self, release: Release, name: str, smoke_at: Snapshot | None) -> health.CheckResult:
+        tree = self.tree(self._deployed_snapshot(release))
+        endpoint = self.endpoint_for(release, self.values(tree, release, None).merged)
+        if name == "hub_healthy":
+            return health.hub_healthy(endpoint)
+        if name == "server_spawns":
+            return health.server_spawns(endpoint, self.target.spawn_timeout)
+        smoke = smoke_at or self._deployed_snapshot(release)
+        smoke_test = self.tree(smoke).root / health.SMOKE_TEST
+        if not smoke_test.is_file():
+            return health.CheckResult(
+                False,
+                f"{health.SMOKE_TEST}: missing at {smoke.sha[:12]}; kernel_runs runs it in a "
+                "user's kernel: add a short, offline test of the science stack",
+            )
+        result = health.kernel_runs(
+            endpoint, smoke_test.read_text(), self.target.spawn_timeout, self.target.kernel_timeout
+        )
+        result.details["smoke_test_sha"] = smoke.sha
+        return result
 
     def endpoint_for(self, release: Release, merged: Merged) -> Endpoint:
         """Where a release with these values answers, and the pipeline's service token."""
@@ -249,12 +278,15 @@ class Platform:
 
     def endpoint(self, release: Release) -> Endpoint:
         """The endpoint of the revision that serves, from the values at the SHA it deployed."""
+        tree = self.tree(self._deployed_snapshot(release))
+        return self.endpoint_for(release, self.values(tree, release, None).merged)
+
+    def _deployed_snapshot(self, release: Release) -> Snapshot:
         deployed = [r for r in self.target.history(release) if r.status == "deployed"]
         sha = deployed[-1].record.get("git_sha") if deployed else None
         if not sha:
             raise DeployError(f"{release.name}: not deployed by the pipeline yet")
-        snapshot = self.repo.snapshot(sha)
-        return self.endpoint_for(release, self.values(self.tree(snapshot), release, None).merged)
+        return self.repo.snapshot(sha)
 
     def image_ref(self, tree: Tree) -> ImageRef:
         """The image of a tree; a snapshot's never changes, so it is rendered once."""

@@ -30,6 +30,8 @@ class Settings:
     state_bucket: str | None = None  # S3 bucket of the terraform state and the deploy locks
     helm_timeout: str = "10m"
     deploy_concurrency: int = 4  # steps of one run at once: hubs deployed side by side
+    user_envs: Path | None = None  # the local target's built user environments (else in cache)
+    user_python: str | None = None  # the interpreter they are built from (else the system's)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -52,6 +54,8 @@ class Settings:
             state_bucket=env.get("TESS_STATE_BUCKET") or None,
             helm_timeout=env.get("TESS_HELM_TIMEOUT") or "10m",
             deploy_concurrency=_positive(env, "TESS_DEPLOY_CONCURRENCY", 4),
+            user_envs=Path(env["TESS_USER_ENVS"]).resolve() if env.get("TESS_USER_ENVS") else None,
+            user_python=env.get("TESS_USER_PYTHON") or None,
         )
 
 

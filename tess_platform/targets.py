@@ -42,6 +42,7 @@ class Deployed:
     url: str
     description: str
     notes: list[str] = field(default_factory=list)  # e.g. values not applied on this target
+    runs: str | None = None  # what user servers run, where the target knows more than the image
 
 
 @dataclass
@@ -70,6 +71,8 @@ def serves_another_release(
 
 class Target(Protocol):
     name: str
+    spawn_timeout: float  # seconds a check user's server may take to start
+    kernel_timeout: float  # seconds the smoke test may take in a kernel
 
     def ensure_cluster(self, tree_root: Path, approval: str | None, log) -> Provisioned:
         """The cluster as `tree_root/infra` describes it; `approval` (the run tag

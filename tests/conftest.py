@@ -21,6 +21,18 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART_DIR = Path(os.environ.get("TESS_CHART_DIR") or ROOT.parent / "shared" / "z2jh")
 PLANTED = "planted-secret-4f1d9c2b7e"  # a secret that must never show anywhere
 
+# Built user environments, kept by content tag for every test and run (a virtualenv is a minute
+# of pip): a test repository's own small image spec is built once, the shipped one once.
+os.environ["TESS_USER_ENVS"] = str(ROOT / ".cache" / "user-envs")
+# The test repositories' image: the shipped spec's form, with only what a hub's user server
+# and a kernel need (the versions the shipped spec pins).
+TEST_IMAGE = {
+    "runtime.txt": "python-3.11\n",
+    "requirements.txt": "jupyterhub==5.5.4\njupyter_server==2.21.1\nipykernel==7.4.0\n",
+}
+# ... and their kernel_runs smoke test, for that image: no science stack in it
+TEST_SMOKE = "import statistics\nassert statistics.median([3, 1, 2]) == 2\nprint('median 2')\n"
+
 
 # a secrets file of tess-private holding the planted secret
 PLANTED_VALUES = {
@@ -111,14 +123,17 @@ class GitRepo:
 
 
 def make_repo(path: Path, ports: dict[str, dict[str, int]] | None = None) -> GitRepo:
-    """A repository with the checkout's hub_config/ and image/, git-crypt initialised."""
+    """A repository with the checkout's hub_config/, a small image/, git-crypt initialised."""
     path.mkdir(parents=True)
     repo = GitRepo(path)
     repo.git("init", "-q", "-b", "main")
     repo.git("config", "user.email", "ops@tess.test")
     repo.git("config", "user.name", "TESS Ops")
-    for name in ("hub_config", "image"):
-        shutil.copytree(ROOT / name, path / name)
+    shutil.copytree(ROOT / "hub_config", path / "hub_config")
+    for name, text in TEST_IMAGE.items():
+        repo.write(f"image/{name}", text)
+    shutil.copy(ROOT / "image" / "postBuild", path / "image" / "postBuild")
+    repo.write("checks/smoke_test.py", TEST_SMOKE)
     shutil.copy(ROOT / ".gitattributes", path / ".gitattributes")
     for deployment, by_env in (ports or {}).items():
         repo.edit_yaml(
@@ -142,6 +157,13 @@ def add_hub(repo: GitRepo, name: str, ports: dict[str, int], homes: str = "none"
     for env in ("staging", "prod"):
         repo.write(f"hub_config/{name}/{env}.yaml", "{}\n")
     repo.write(f"hub_config/{name}/local.yaml", {"custom": {"tess": {"local": {"ports": ports}}}})
+
+
+def deploy(platform, sha: str, release, log=print):
+    """Deploy `release` at `sha` as a staging run does: its image (environment) first."""
+    snapshot = platform.repo.snapshot(sha)
+    image, _ = platform.target.ensure_image(snapshot, log)
+    return platform.deploy(snapshot, release, image, log)
 
 
 def export_key(repo: GitRepo, dest: Path) -> str:

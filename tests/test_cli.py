@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import requests
-from conftest import cli
+from conftest import cli, deploy
 
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -76,9 +76,8 @@ def test_an_unknown_sha_is_a_clear_error(tess_env):
 
 def test_local_status_stop_and_start(repo, tess_env):
     platform = Platform()
-    snapshot = platform.repo.snapshot(repo.commit("staging"))
     release = Release("tess-private", "staging")
-    platform.deploy(snapshot, release, platform.image_ref(platform.tree(snapshot)), log=print)
+    deploy(platform, repo.commit("staging"), release)
     url = platform.endpoint(release).url
 
     status = cli("local", "status")

@@ -66,7 +66,7 @@ def test_every_release_has_both_checks():
         (f"{env}/{d}_{env}_release", name)
         for env in ("staging", "prod")
         for d in DEPLOYMENTS
-        for name in ("hub_healthy", "server_spawns")
+        for name in ("hub_healthy", "server_spawns", "kernel_runs")
     }
 
 

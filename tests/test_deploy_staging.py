@@ -90,7 +90,7 @@ def test_deploy_staging_brings_up_both_hubs_with_their_checks(site):
     assert checks(result) == {
         (f"{d}_staging_release", c): True
         for d in ("tess_public", "tess_private")
-        for c in ("hub_healthy", "server_spawns")
+        for c in ("hub_healthy", "server_spawns", "kernel_runs")
     }
     for key, deployment in ((PUBLIC_KEY, "tess-public"), (PRIVATE_KEY, "tess-private")):
         mat = latest(site, key)

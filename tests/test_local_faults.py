@@ -16,6 +16,7 @@ import psutil
 import pytest
 import requests
 from conftest import PLANTED, free_port, hub_processes
+from conftest import deploy as deploy_release
 
 from tess_platform.backends.local.supervisor import StateFileError
 from tess_platform.locks import OrphanedError, file_lock, lock_held
@@ -33,8 +34,7 @@ def platform(tess_env) -> Platform:
 
 
 def deploy(platform: Platform, sha: str, log=print):
-    snapshot = platform.repo.snapshot(sha)
-    return platform.deploy(snapshot, RELEASE, platform.image_ref(platform.tree(snapshot)), log)
+    return deploy_release(platform, sha, RELEASE, log)
 
 
 def commit_change(repo, timeout: int) -> str:

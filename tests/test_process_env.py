@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from conftest import PLANTED, export_key, hub_processes
+from conftest import PLANTED, deploy, export_key, hub_processes
 
 from tess_platform import health
 from tess_platform.backends.local.hub_config import USER_SERVER_MARK as MARK
@@ -109,8 +109,7 @@ def role(proc: psutil.Process) -> str:
 
 def test_hub_proxy_culler_and_user_server_inherit_nothing_of_the_platform(repo, planted):
     platform = Platform()
-    snapshot = platform.repo.snapshot(repo.commit("the platform"))
-    platform.deploy(snapshot, RELEASE, platform.image_ref(platform.tree(snapshot)), print)
+    deploy(platform, repo.commit("the platform"), RELEASE)
     endpoint = platform.endpoint(RELEASE)
     server = start_server(endpoint)
     try:

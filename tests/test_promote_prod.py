@@ -167,7 +167,7 @@ def test_promotes_the_newest_verified_sha_with_stagings_artifacts(site, verified
     assert site.meta(PROMOTION, "prod_branch_before") == "none"
     evidence = site.meta(PROMOTION, "evidence")  # checked again right before prod moved
     for deployment in ("tess_public", "tess_private"):
-        for check in ("hub_healthy", "server_spawns"):
+        for check in ("hub_healthy", "server_spawns", "kernel_runs"):
             assert f"| staging/{deployment}_staging_release | {check} | pass: " in evidence
     for deployment in ("tess_public", "tess_private"):
         staging = AssetKey(["staging", f"{deployment}_staging_release"])
@@ -177,7 +177,7 @@ def test_promotes_the_newest_verified_sha_with_stagings_artifacts(site, verified
     assert check_results(result) == {
         (f"prod/{d}_prod_release", c): True
         for d in ("tess_public", "tess_private")
-        for c in ("hub_healthy", "server_spawns")
+        for c in ("hub_healthy", "server_spawns", "kernel_runs")
     }
     assert requests.get(site.url("tess-public", "prod") + "hub/health", timeout=10).ok
 

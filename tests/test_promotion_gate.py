@@ -9,7 +9,14 @@ SHA, OLD = "b" * 40, "a" * 40
 IMAGE = "tess-user-image:0123456789abcdef"
 
 
-def record(release, sha, rhash, image=IMAGE, passed=("hub_healthy", "server_spawns"), failed=()):
+def record(
+    release,
+    sha,
+    rhash,
+    image=IMAGE,
+    passed=("hub_healthy", "server_spawns", "kernel_runs"),
+    failed=(),
+):
     deploy = Deploy(sha, rhash, image, revision=3, timestamp=100.0)
     checks = {
         name: Evaluation(name, name not in failed, rhash, 3, 101.0, description="it said so")
@@ -83,6 +90,8 @@ def test_failed_and_missing_checks():
         f"{what_next} and deploy again",
         "staging/tess_public_staging_release: check server_spawns has not run on revision 3 "
         f"since its deploy: {what_next} and deploy again",
+        "staging/tess_public_staging_release: check kernel_runs has not run on revision 3 "
+        f"since its deploy: {what_next} and deploy again",
     ]
 
 
@@ -113,7 +122,13 @@ def test_prod_that_does_not_fast_forward_and_a_deploy_in_flight():
 
 def test_every_reason_at_once():
     runs = staging(
-        public=record(PUBLIC, SHA, "h-public", passed=("hub_healthy",), failed=("server_spawns",)),
+        public=record(
+            PUBLIC,
+            SHA,
+            "h-public",
+            passed=("hub_healthy", "kernel_runs"),
+            failed=("server_spawns",),
+        ),
         private=ReleaseRecord(PRIVATE, None),
     )
     refusals = verdict(runs, approver="", fast_forwards=False, in_flight=["run-1"]).refusals

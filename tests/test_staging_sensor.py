@@ -50,7 +50,7 @@ def baseline(site):
     assert checks == {
         (f"staging/{d}_staging_release", c)
         for d in ("tess_public", "tess_private")
-        for c in ("hub_healthy", "server_spawns")
+        for c in ("hub_healthy", "server_spawns", "kernel_runs")
     }
     assert execute(site, first).success
     return site.head("staging"), first.cursor
@@ -87,7 +87,7 @@ def edit(site, relpath, change):
             lambda d: d["singleuser"].update(startTimeout=240),
             PUBLIC | PRIVATE,
         ),
-        ("image/environment.yml", "name: tess\ndependencies:\n  - python=3.11\n", PUBLIC | PRIVATE),
+        ("image/requirements.txt", "jupyterhub==5.5.4\n", PUBLIC | PRIVATE),
         ("infra/cluster.auto.tfvars", "core_max_size = 4\n", PUBLIC | PRIVATE),
     ],
 )

@@ -9,6 +9,7 @@ import psutil
 import pytest
 import requests
 from conftest import cli, free_port
+from conftest import deploy as deploy_release
 
 from tess_platform.kernels import Kernel
 from tess_platform.platform import Platform
@@ -20,8 +21,7 @@ NAME = RELEASE.name
 
 
 def deploy(platform: Platform, sha: str):
-    snapshot = platform.repo.snapshot(sha)
-    return platform.deploy(snapshot, RELEASE, platform.image_ref(platform.tree(snapshot)), print)
+    return deploy_release(platform, sha, RELEASE)
 
 
 def hub_api(endpoint: Endpoint, method: str, path: str) -> requests.Response:

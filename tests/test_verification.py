@@ -26,6 +26,7 @@ def test_the_latest_execution_since_the_deploy_is_the_evidence():
             ev("hub_healthy", False, 101),
             ev("hub_healthy", True, 102),
             ev("server_spawns", True, 103),
+            ev("kernel_runs", True, 103),
         ],
     )
     assert record.verified and record.unverified() == []
@@ -40,6 +41,7 @@ def test_checks_before_the_deploy_are_not_evidence():
     assert record.unverified() == [
         "check hub_healthy has not run on revision 4 since its deploy",
         "check server_spawns has not run on revision 4 since its deploy",
+        "check kernel_runs has not run on revision 4 since its deploy",
     ]
 
 
@@ -67,7 +69,13 @@ def test_never_deployed_is_not_verified_and_needs_nothing():
 
 def test_what_needs_the_checks_run_again():
     verified = release_record(
-        PUBLIC, DEPLOY, [ev("hub_healthy", True, 101), ev("server_spawns", True, 101)]
+        PUBLIC,
+        DEPLOY,
+        [
+            ev("hub_healthy", True, 101),
+            ev("server_spawns", True, 101),
+            ev("kernel_runs", True, 101),
+        ],
     )
     assert needs_verification(verified, None, []) is None
     drift = needs_verification(verified, "the hub process is not running", [])
@@ -76,7 +84,7 @@ def test_what_needs_the_checks_run_again():
         "drift: the hub process is not running",
     )
     unexecuted = needs_verification(verified, None, ["failed-run"])
-    assert unexecuted.checks == ("hub_healthy", "server_spawns")
+    assert unexecuted.checks == ("hub_healthy", "server_spawns", "kernel_runs")
     assert unexecuted.reason == "its checks planned in run failed-run never ran"
     unchecked = needs_verification(release_record(PUBLIC, DEPLOY, []), None, [])
     assert unchecked.reason == "no check ran on revision 4 since its deploy"
@@ -94,15 +102,23 @@ def test_drift_already_told_is_not_asked_again():
 
 def test_the_line_local_status_prints():
     verified = release_record(
-        PUBLIC, DEPLOY, [ev("hub_healthy", True, 101), ev("server_spawns", True, 102)]
+        PUBLIC,
+        DEPLOY,
+        [
+            ev("hub_healthy", True, 101),
+            ev("server_spawns", True, 102),
+            ev("kernel_runs", True, 103),
+        ],
     )
     assert summary(verified, 4) == (
         "verified: revision 4 (bbbbbbbbbbbb): hub_healthy passed at 1970-01-01 00:01:41 UTC, "
-        "server_spawns passed at 1970-01-01 00:01:42 UTC"
+        "server_spawns passed at 1970-01-01 00:01:42 UTC, "
+        "kernel_runs passed at 1970-01-01 00:01:43 UTC"
     )
     assert summary(release_record(PUBLIC, DEPLOY, []), 5) == (
         "not verified: revision 4 (bbbbbbbbbbbb): check hub_healthy has not run on revision 4 "
-        "since its deploy; check server_spawns has not run on revision 4 since its deploy; but "
+        "since its deploy; check server_spawns has not run on revision 4 since its deploy; "
+        "check kernel_runs has not run on revision 4 since its deploy; but "
         "revision 5 serves: drift, which release_drift_sensor checks"
     )
     assert summary(release_record(PUBLIC, None, []), None) == (

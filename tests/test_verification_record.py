@@ -32,7 +32,7 @@ def latest_rows(site, release: Release) -> dict[str, str]:
     """What the UI shows for each check of a release: the status of its latest execution."""
     keys = [
         AssetCheckKey(AssetKey(release.asset_path("release")), name)
-        for name in ("hub_healthy", "server_spawns")
+        for name in ("hub_healthy", "server_spawns", "kernel_runs")
     ]
     rows = site.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
     return {key.name: rows[key].status.value for key in keys}

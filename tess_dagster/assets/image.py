@@ -2,6 +2,8 @@
 
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
+from tess_platform.targets import DeployError
+
 from .keys import USER_IMAGE
 from .resources import PlatformResource
 
@@ -14,7 +16,12 @@ from .resources import PlatformResource
 )
 def user_image(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
     snapshot = platform.snapshot(context)
-    ref, details = platform.platform.target.ensure_image(snapshot, context.log.info)
+    try:
+        ref, details = platform.platform.target.ensure_image(snapshot, context.log.info)
+    except (DeployError, RuntimeError) as e:
+        raise platform.failure(
+            e, "Fix image/ and merge again; nothing was deployed, the hubs serve as before."
+        ) from None
     context.log.info(f"user image {ref.ref}")
     metadata = {
         "image": ref.ref,

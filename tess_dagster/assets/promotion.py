@@ -155,7 +155,10 @@ def promote(
     hashes = {rec.release: rec.deployed.release_hash for rec in staging if rec.deployed}
 
     def check_release(release: Release) -> dict[str, CheckResult]:
-        return {name: core.check(release, name, hashes.get(release)) for name in CHECKS}
+        return {
+            name: core.check(release, name, hashes.get(release), core.repo.snapshot(sha))
+            for name in CHECKS
+        }
 
     # under staging's lock: no staging deploy or check runs meanwhile; the hubs side by side
     with (

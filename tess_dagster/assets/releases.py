@@ -30,10 +30,6 @@ def bullets(lines: list[str]) -> MetadataValue:
     return MetadataValue.md("\n".join(f"- {line}" for line in lines) or "none")
 
 
-def _fail(platform: PlatformResource, error: Exception, what_next: str) -> Failure:
-    return Failure(description=platform.platform.redact(f"{error}\n\n{what_next}"))
-
-
 def values_asset(release: Release) -> AssetsDefinition:
     deps = [USER_IMAGE] + ([PROMOTION] if release.env == "prod" else [])
 
@@ -52,8 +48,8 @@ def values_asset(release: Release) -> AssetsDefinition:
             tree = core.tree(snapshot)
             values = core.values(tree, release, core.image_ref(tree))
         except (ValuesError, RuntimeError) as e:
-            raise _fail(
-                platform, e, "Fix the file named above and merge again; nothing was deployed."
+            raise platform.failure(
+                e, "Fix the file named above and merge again; nothing was deployed."
             ) from None
         for note in values.hierarchy.notes:
             context.log.info(note)
@@ -106,8 +102,7 @@ def release_asset(release: Release, hubs: Hubs) -> AssetsDefinition:
             else:
                 outcome = core.deploy(snapshot, release, image, context.log.info)
         except (ValuesError, DeployError, RuntimeError) as e:
-            raise _fail(
-                platform,
+            raise platform.failure(
                 e,
                 "Fix the cause named above and deploy again; a revision "
                 "that was serving before still serves.",
@@ -129,6 +124,7 @@ def release_asset(release: Release, hubs: Hubs) -> AssetsDefinition:
                 "target": core.target.name,
                 "changes": bullets(outcome.changes),
                 "not_applied": bullets(deployed.notes),
+                **({"user_servers_run": deployed.runs} if deployed.runs else {}),
             },
             data_version=DataVersion(outcome.release_hash),
         )
@@ -137,29 +133,25 @@ def release_asset(release: Release, hubs: Hubs) -> AssetsDefinition:
 
 
 def release_checks(release: Release) -> list:
-    """hub_healthy and server_spawns on the release: each says what it found serving, so the
+    """The release checks (health.CHECKS): each says what it found serving, so the
     verification record knows which deploy it is evidence about."""
     return [_check(release, name) for name in health.CHECKS]
-
-
-_CHECK_DESCRIPTIONS = {
-    "hub_healthy": "The hub runs what the pipeline deployed, answers /hub/health and its REST API.",
-    "server_spawns": "A check user's server starts, answers its API, and is stopped.",
-}
 
 
 def _check(release: Release, name: str):
     @asset_check(
         asset=release_key(release),
         name=name,
-        description=_CHECK_DESCRIPTIONS[name],
+        description=health.CHECKS[name],
         blocking=True,  # promotion relies on them: a failing check fails the run
         pool=release.name,
     )
     def _run(context: AssetCheckExecutionContext, platform: PlatformResource) -> AssetCheckResult:
         core = platform.platform
         try:
-            result = core.check(release, name, deployed_hash(context.instance, release))
+            result = core.check(
+                release, name, deployed_hash(context.instance, release), platform.snapshot(context)
+            )
         except (RuntimeError, ValueError) as e:
             return AssetCheckResult(passed=False, description=core.redact(f"could not check: {e}"))
         context.log.info(f"{release.name}: {name}: {result.description}")

@@ -90,6 +90,10 @@ class PlatformResource(ConfigurableResource):
             )
         return self._snapshot
 
+    def failure(self, error: Exception, what_next: str) -> Failure:
+        """A step's failure as the UI shows it: the error, then what to do; secrets redacted."""
+        return Failure(description=self._platform.redact(f"{error}\n\n{what_next}"))
+
     def pin(self, context, snapshot: Snapshot) -> None:
         """Deploy `snapshot` in this run: a SHA chosen by a step (promote_prod's default)."""
         context.instance.add_run_tags(context.run.run_id, {SHA_TAG: snapshot.sha})

@@ -42,6 +42,8 @@ STATE_KEY = "tess-platform/infra.tfstate"
 
 class AwsTarget:
     name = "aws"
+    spawn_timeout = 600.0  # a cold user node and an image pull (2i2c allows 600 s)
+    kernel_timeout = 300.0  # the smoke test's imports on a fresh node's cold disk
 
     def __init__(
         self, settings: Settings, session: boto3.Session | None = None, redact=None

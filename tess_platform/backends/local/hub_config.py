@@ -45,6 +45,7 @@ APPLIED = [
     ("hub", "baseUrl"),
     ("proxy", "secretToken"),
     ("singleuser", "defaultUrl"),
+    ("singleuser", "image"),
     ("singleuser", "memory"),
     ("singleuser", "cpu"),
     ("singleuser", "extraEnv"),
@@ -102,8 +103,15 @@ def local_port(merged: Merged, release: Release) -> int:
 
 
 def translate(
-    merged: Merged, overlay_leaves: set[Path_], *, port: int, state_dir: Path, homes_dir: Path
+    merged: Merged,
+    overlay_leaves: set[Path_],
+    *,
+    port: int,
+    state_dir: Path,
+    homes_dir: Path,
+    user_env: Path,
 ) -> HubConfig:
+    """The hub's config; its user servers run in `user_env`, the environment of the image."""
     hub = HubConfig(port=port)
     v = _Values(merged, hub)
 
@@ -124,10 +132,10 @@ def translate(
         if (value := v.get("hub", key)) is not None:
             hub.set("JupyterHub", trait, value)
 
-    # the user servers: this venv's single-user server, homes by storage type. As the chart
-    # does, the hub leaves them running when it stops: the next revision's hub adopts them.
+    # the user servers: the image's environment, homes by storage type. As the chart does, the
+    # hub leaves them running when it stops: the next revision's hub adopts them.
     hub.set("JupyterHub", "cleanup_servers", False)
-    hub.set("Spawner", "cmd", [tool("jupyterhub-singleuser")])
+    hub.set("Spawner", "cmd", [str(user_env / "bin" / "jupyterhub-singleuser")])
     if os.geteuid() == 0:  # a container runs as jovyan; a local process as whoever runs this
         hub.set("Spawner", "args", ["--ServerApp.allow_root=True"])
     if (url := v.get("singleuser", "defaultUrl")) is not None:
@@ -142,6 +150,9 @@ def translate(
     extra_env = v.get("singleuser", "extraEnv") or {}
     environment = {k: x for k, x in extra_env.items() if not isinstance(x, dict) or SECRET_REF in x}
     environment[USER_SERVER_MARK] = user_server_mark(state_dir)
+    # a terminal's or a kernel's `python` and `pip` are the image's, as in its container
+    environment["PATH"] = os.pathsep.join([str(user_env / "bin"), "/usr/local/bin:/usr/bin:/bin"])
+    environment["VIRTUAL_ENV"] = str(user_env)
     hub.set("Spawner", "environment", environment)
     hub.persistent_homes = v.get("singleuser", "storage", "type") != "none"
     homes = homes_dir if hub.persistent_homes else state_dir / "ephemeral-homes"

@@ -24,16 +24,21 @@ from ...values import Layer, Merged, canonical_sha256
 from ..image import ImageRef, build, docker_answers, render
 from .hub_config import local_port, translate
 from .supervisor import Supervisor, SupervisorError, read_state_file
+from .user_env import UserEnvError, built, ensure_env
 
 IMAGE_REPOSITORY = "tess-user-image"
 
 
 class LocalTarget:
     name = "local"
+    spawn_timeout = 120.0  # a local process: seconds, unless the machine is loaded
+    kernel_timeout = 120.0  # the smoke test imports the science stack from a cold disk
 
     def __init__(self, settings: Settings) -> None:
         self.home = settings.local_home
         self.supervisor = Supervisor(self.home)
+        self.user_envs = settings.user_envs or settings.cache / "user-envs"
+        self.user_python = settings.user_python
 
     @property
     def efs(self) -> Path:
@@ -66,19 +71,31 @@ class LocalTarget:
         return ImageRef.of(IMAGE_REPOSITORY, render(tree_root))
 
     def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]:
+        """The image rendered by repo2docker, and its environment built here: what the local
+        hubs' user servers run. The image itself is built where a Docker daemon answers."""
         rendered = render(snapshot.root)
         ref = ImageRef.of(IMAGE_REPOSITORY, rendered)
-        meta: dict[str, Any] = {"buildpack": rendered.buildpack, "dockerfile": rendered.dockerfile}
-        if docker_answers():
+        try:
+            env = ensure_env(
+                snapshot.root / "image", rendered.tag, self.user_envs, log, self.user_python
+            )
+        except UserEnvError as e:
+            raise DeployError(f"{ref.ref}: the user environment cannot be built: {e}") from None
+        meta: dict[str, Any] = {
+            "buildpack": rendered.buildpack,
+            "dockerfile": rendered.dockerfile,
+            "user_environment": str(env.path),
+            "python": env.python,
+            "packages": env.packages,
+            "build_seconds": env.build_seconds,
+            "environment_reused": env.reused,
+        }
+        meta["built"] = docker_answers()
+        if meta["built"]:
             log(f"a Docker daemon answers: building {ref.ref} with repo2docker")
             build(snapshot.root / "image", ref.ref)
-            meta["built"] = True
         else:
-            log(
-                f"no Docker daemon: {ref.ref} rendered by repo2docker, not built; local hubs "
-                "run the single-user server of this machine"
-            )
-            meta["built"] = False
+            log(f"no Docker daemon: {ref.ref} rendered by repo2docker, its environment built")
         return ref, meta
 
     def target_secrets(self, release: Release) -> Layer:
@@ -102,19 +119,27 @@ class LocalTarget:
         return f"http://127.0.0.1:{local_port(merged, release)}/"
 
     def deploy(self, release: Release, values, record: dict[str, Any], log) -> Deployed:
+        env = built(self.user_envs / values.image.tag)
+        if env is None:
+            raise DeployError(
+                f"{release.name}: the environment of image {values.image.ref} is not built on "
+                f"this machine ({self.user_envs}); materialize image/user_image first"
+            )
         hub = translate(
             values.merged,
             values.overlay_leaves,
             port=local_port(values.merged, release),
             state_dir=self.supervisor.state_dir(release.name),
             homes_dir=self.efs / release.name,
+            user_env=env.path,
         )
         try:
             rev = self.supervisor.upgrade(release.name, hub, record, log=log)
         except SupervisorError as e:
             raise DeployError(str(e)) from None
         notes = [f"not applied on the local target: `{p}`" for p in hub.unapplied]
-        return Deployed(rev.revision, rev.url, rev.description, notes)
+        runs = f"{env.path} (Python {env.python}, {env.packages} packages)"
+        return Deployed(rev.revision, rev.url, rev.description, notes, runs)
 
     def rollback(self, release: Release, revision: int, log) -> Deployed:
         try:
