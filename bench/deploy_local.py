@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from conftest import CHART_DIR, add_hub, free_port, make_repo  # noqa: E402
+from conftest import CHART_DIR, add_hub, free_port, make_repo, passable  # noqa: E402
 
 # the deploy, in a process of its own: the code location loads for this repository's hubs
 RUN = """
@@ -132,7 +132,7 @@ def main() -> None:
     counts = [int(n) for n in args.hubs.split(",")]
     results = {}
     with tempfile.TemporaryDirectory() as name:
-        tmp = Path(name)
+        tmp = passable(Path(name))
         for hubs in counts:
             repo, sha = repository(tmp, hubs)
             deploy(tmp, repo.path, sha, f"warm-{hubs}")  # imports, first renders

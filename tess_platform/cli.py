@@ -118,6 +118,14 @@ def _shared_password(current) -> bool:
     )
 
 
+def _server_users() -> str:
+    from .backends.local.spawner import FIRST_UID, runs_as_root
+
+    if runs_as_root():
+        return f"each user as an unprivileged uid of its own (from {FIRST_UID})"
+    return f"as {getpass.getuser()}, who runs the hubs (run as root, each user gets a uid)"
+
+
 def _count(n: int, thing: str) -> str:
     return f"{n} {thing}{'' if n == 1 else 's'}"
 
@@ -134,6 +142,7 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
         proc = dagster.running()
         print(f"dagster dev:  {dagster.url if proc else 'not running'}")
         print(f"DAGSTER_HOME: {dagster.home}")
+        print(f"user servers: {_server_users()}")
         print("promote with `tess-platform promote --approver NAME`, or queue the job by hand:")
         print(f"  {dagster.launch_command('promote_prod', {APPROVER_TAG: 'NAME'})}")
         for name in supervisor.releases():

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psutil
@@ -22,8 +23,9 @@ CHART_DIR = Path(os.environ.get("TESS_CHART_DIR") or ROOT.parent / "shared" / "z
 PLANTED = "planted-secret-4f1d9c2b7e"  # a secret that must never show anywhere
 
 # Built user environments, kept by content tag for every test and run (a virtualenv is a minute
-# of pip): a test repository's own small image spec is built once, the shipped one once.
-os.environ["TESS_USER_ENVS"] = str(ROOT / ".cache" / "user-envs")
+# of pip): a test repository's own small image spec is built once, the shipped one once. In the
+# temporary folder, which user servers run as uids of their own can reach wherever the checkout is.
+os.environ["TESS_USER_ENVS"] = str(Path(tempfile.gettempdir()) / "tess-platform-user-envs")
 # The test repositories' image: the shipped spec's form, with only what a hub's user server
 # and a kernel need (the versions the shipped spec pins).
 TEST_IMAGE = {
@@ -200,9 +202,21 @@ def repo(tmp_path: Path, ports) -> GitRepo:
     return make_repo(tmp_path / "repo", ports)
 
 
+def passable(path: Path) -> Path:
+    """`path`, with the folders pytest made on the way to it open for others to pass through
+    (not to list): run as root, the supervisor runs user servers as uids of their own, whose
+    homes are below."""
+    temp = Path(tempfile.gettempdir())
+    for folder in [*reversed(path.parents), path]:
+        if folder.is_relative_to(temp) and folder != temp and folder.is_dir():
+            folder.chmod(folder.stat().st_mode | 0o001)
+    return path
+
+
 @pytest.fixture
 def tess_env(tmp_path: Path, repo: GitRepo, monkeypatch) -> dict[str, str]:
     """TESS_* pointed at temporary folders and the test's repository; hubs stopped after."""
+    passable(tmp_path)
     env = {
         "TESS_TARGET": "local",
         "TESS_REPO": str(repo.path),
@@ -252,7 +266,7 @@ class Site:
             d: {"staging": free_port(), "prod": free_port()}
             for d in ("tess-public", "tess-private")
         }
-        self.repo = make_repo(tmp / "repo", self.ports)
+        self.repo = make_repo(passable(tmp) / "repo", self.ports)
         for relpath, content in (secrets or {}).items():
             self.repo.write(relpath, content)
         self.repo.commit("the platform, on staging")

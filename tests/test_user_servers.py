@@ -2,6 +2,8 @@
 deploy, an atomic rollback and a rollback keep a user's server and the state of its kernel, and
 the new hub adopts them; `local stop` stops them and says how many."""
 
+import json
+import os
 import socket
 import time
 
@@ -11,6 +13,7 @@ import requests
 from conftest import cli, free_port
 from conftest import deploy as deploy_release
 
+from tess_platform.backends.local.spawner import FIRST_UID
 from tess_platform.kernels import Kernel
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -99,3 +102,50 @@ def test_a_users_server_and_kernel_live_through_deploys_and_rollbacks(repo, tess
     assert stopped.stdout == f"stopped {NAME}: its hub and 1 user server\n", stopped.stderr
     assert all(map(gone, processes))
     assert supervisor.user_servers(NAME) == []
+
+
+PROBE = """
+import json, os
+found = {"uid": os.getuid()}
+for name, path in json.loads(PATHS).items():
+    try:
+        os.listdir(path) if os.path.isdir(path) else open(path, "rb").read(1)
+        found[name] = "read"
+    except PermissionError:
+        found[name] = "denied"
+with open(os.path.expanduser("~/notes.txt"), "w") as notes:
+    found["own home"] = notes.write("mine")
+print(json.dumps(found))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="servers get uids of their own only from root")
+def test_a_users_code_reads_nothing_of_the_hub_the_platform_or_another_user(repo, tess_env):
+    platform = Platform()
+    deploy(platform, repo.commit("first"))
+    endpoint, home = platform.endpoint(RELEASE), platform.target.home
+    release_dir = platform.target.supervisor.release_dir(NAME)
+    bea = Kernel.start(start_server(endpoint, "bea"), endpoint.api_token)
+    assert bea.execute("open('notes.txt', 'w').write('bea only')").error is None
+    paths = {
+        "the hub's secrets": str(release_dir / "revisions/1/secrets.json"),
+        "the hub's database": str(release_dir / "state/jupyterhub.sqlite"),
+        "the release's generated secrets": str(platform.target.password_file(RELEASE)),
+        "TESS_LOCAL_HOME": str(home),
+        "the homes of the release": str(platform.target.scratch / NAME),
+        "bea's home": str(platform.target.scratch / NAME / "bea"),
+        "bea's notes": str(platform.target.scratch / NAME / "bea/notes.txt"),
+    }
+    ada = Kernel.start(start_server(endpoint, "ada"), endpoint.api_token)
+    run = ada.execute(f"PATHS = {json.dumps(json.dumps(paths))}\n{PROBE}")
+    assert run.error is None
+    found = json.loads(run.output)
+    assert found.pop("uid") >= FIRST_UID and found.pop("own home") == 4
+    assert found == dict.fromkeys(paths, "denied")
+    uids = {p.username() for p in platform.target.supervisor.user_servers(NAME)}
+    assert len(uids) == 2 and "root" not in uids  # a uid each: neither reads the other
+
+    status = cli("local", "status")
+    assert f"user servers: each user as an unprivileged uid of its own (from {FIRST_UID})" in (
+        status.stdout
+    )

@@ -109,14 +109,19 @@ def translate(
     port: int,
     state_dir: Path,
     homes_dir: Path,
+    scratch_dir: Path,
     user_env: Path,
+    uid_registry: Path,
 ) -> HubConfig:
-    """The hub's config; its user servers run in `user_env`, the environment of the image."""
+    """The hub's config. Its user servers run in `user_env`, the environment of the image,
+    with homes in `homes_dir` (persistent) or `scratch_dir`, as users `uid_registry` gives."""
     hub = HubConfig(port=port)
     v = _Values(merged, hub)
 
     hub.set("JupyterHub", "bind_url", f"http://127.0.0.1:{port}{v.get('hub', 'baseUrl')}")
-    hub.set("JupyterHub", "spawner_class", "jupyterhub.spawner.SimpleLocalProcessSpawner")
+    hub.set("JupyterHub", "spawner_class", "tess_platform.backends.local.spawner.LocalUserSpawner")
+    hub.set("LocalUserSpawner", "release", state_dir.parent.name)  # releases/<release>/state
+    hub.set("LocalUserSpawner", "uid_registry", str(uid_registry))
     hub.set("JupyterHub", "db_url", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}")
     hub.set("JupyterHub", "cookie_secret", v.get("hub", "cookieSecret"))
     hub.set("ConfigurableHTTPProxy", "auth_token", v.get("proxy", "secretToken"))
@@ -136,8 +141,6 @@ def translate(
     # hub leaves them running when it stops: the next revision's hub adopts them.
     hub.set("JupyterHub", "cleanup_servers", False)
     hub.set("Spawner", "cmd", [str(user_env / "bin" / "jupyterhub-singleuser")])
-    if os.geteuid() == 0:  # a container runs as jovyan; a local process as whoever runs this
-        hub.set("Spawner", "args", ["--ServerApp.allow_root=True"])
     if (url := v.get("singleuser", "defaultUrl")) is not None:
         hub.set("Spawner", "default_url", url)
     for kind in ("limit", "guarantee"):
@@ -155,7 +158,7 @@ def translate(
     environment["VIRTUAL_ENV"] = str(user_env)
     hub.set("Spawner", "environment", environment)
     hub.persistent_homes = v.get("singleuser", "storage", "type") != "none"
-    homes = homes_dir if hub.persistent_homes else state_dir / "ephemeral-homes"
+    homes = homes_dir if hub.persistent_homes else scratch_dir
     hub.set("SimpleLocalProcessSpawner", "home_dir_template", str(homes / "{username}"))
 
     services = [

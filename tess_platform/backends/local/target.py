@@ -23,6 +23,7 @@ from ...targets import (
 from ...values import Layer, Merged, canonical_sha256
 from ..image import ImageRef, build, docker_answers, render
 from .hub_config import local_port, translate
+from .spawner import closed_to_others, runs_as_root
 from .supervisor import Supervisor, SupervisorError, read_state_file
 from .user_env import UserEnvError, built, ensure_env
 
@@ -43,6 +44,36 @@ class LocalTarget:
     @property
     def efs(self) -> Path:
         return self.home / "efs"
+
+    @property
+    def scratch(self) -> Path:
+        """Homes that do not persist (storage type none), one folder per release."""
+        return self.home / "scratch"
+
+    def _open_only_homes(self, env: Path) -> None:
+        """Run as root, user servers run as uids of their own: they may pass through the state
+        folder to their homes and environment, and open nothing else of it."""
+        if not runs_as_root():
+            return
+        for path in (self.home, env):
+            if blocked := closed_to_others(path):
+                raise DeployError(
+                    f"user servers run as unprivileged users, who cannot reach {path}: "
+                    f"{blocked} is closed to others (mode {blocked.stat().st_mode & 0o777:04o}). "
+                    "Keep TESS_LOCAL_HOME and TESS_USER_ENVS under folders anyone may pass "
+                    "through (such as /var/lib/tess-platform and /var/cache/tess-platform), or "
+                    f"run `chmod o+x {blocked}`"
+                )
+        self.home.chmod(0o711)  # passable, not listable
+        for private in (self.supervisor.home / "releases", self.home / "secrets"):
+            private.mkdir(mode=0o700, exist_ok=True)  # before any hub writes into them
+        for child in self.home.iterdir():
+            if child.is_symlink():
+                continue
+            if child.is_dir():
+                child.chmod(0o711 if child in (self.efs, self.scratch) else 0o700)
+            else:
+                child.chmod(child.stat().st_mode & 0o700)
 
     def ensure_cluster(self, tree_root: Path, approval: str | None, log) -> Provisioned:
         # infra/ describes the cloud: the local cluster is this machine
@@ -125,13 +156,16 @@ class LocalTarget:
                 f"{release.name}: the environment of image {values.image.ref} is not built on "
                 f"this machine ({self.user_envs}); materialize image/user_image first"
             )
+        self._open_only_homes(env.path)
         hub = translate(
             values.merged,
             values.overlay_leaves,
             port=local_port(values.merged, release),
             state_dir=self.supervisor.state_dir(release.name),
             homes_dir=self.efs / release.name,
+            scratch_dir=self.scratch / release.name,
             user_env=env.path,
+            uid_registry=self.home / "secrets" / "uids.json",
         )
         try:
             rev = self.supervisor.upgrade(release.name, hub, record, log=log)
