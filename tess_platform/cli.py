@@ -119,7 +119,7 @@ def _shared_password(current) -> bool:
 
 
 def _server_users() -> str:
-    from .backends.local.spawner import FIRST_UID, runs_as_root
+    from .backends.local.isolation import FIRST_UID, runs_as_root
 
     if runs_as_root():
         return f"each user as an unprivileged uid of its own (from {FIRST_UID})"

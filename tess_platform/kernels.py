@@ -89,9 +89,13 @@ class Kernel:
                 if raw is None:
                     raise KernelError("the server closed the kernel's connection")
                 msg = json.loads(raw)
+                kind, content = msg["msg_type"], msg["content"]
+                if kind == "status" and content["execution_state"] in ("restarting", "dead"):
+                    raise KernelError(  # killed: by the memory limit, most often
+                        f"the kernel died while running the code ({content['execution_state']})"
+                    )
                 if msg.get("parent_header", {}).get("msg_id") != msg_id:
                     continue
-                kind, content = msg["msg_type"], msg["content"]
                 if kind == "stream":
                     output.append(content["text"])
                 elif kind in ("execute_result", "display_data"):

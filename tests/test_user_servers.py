@@ -1,6 +1,8 @@
-"""User servers outlive their hub, as pods outlive a hub pod under `helm upgrade`: a config
-deploy, an atomic rollback and a rollback keep a user's server and the state of its kernel, and
-the new hub adopts them; `local stop` stops them and says how many."""
+"""User servers, as a notebook's code meets them. They outlive their hub, as pods outlive a
+hub pod under `helm upgrade`: a config deploy, an atomic rollback and a rollback keep a user's
+server and the state of its kernel, and the new hub adopts them; `local stop` stops them and
+says how many. Run as root, each runs as a uid of its own that reads nothing of the hub, the
+platform or another user; a kernel past the memory limit is killed, its server lives on."""
 
 import json
 import os
@@ -13,8 +15,8 @@ import requests
 from conftest import cli, free_port
 from conftest import deploy as deploy_release
 
-from tess_platform.backends.local.spawner import FIRST_UID
-from tess_platform.kernels import Kernel
+from tess_platform.backends.local.isolation import FIRST_UID, memory_cgroups
+from tess_platform.kernels import Kernel, KernelError
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
 from tess_platform.targets import DeployError, Endpoint
@@ -149,3 +151,30 @@ def test_a_users_code_reads_nothing_of_the_hub_the_platform_or_another_user(repo
     assert f"user servers: each user as an unprivileged uid of its own (from {FIRST_UID})" in (
         status.stdout
     )
+
+
+@pytest.mark.skipif(memory_cgroups() is None, reason="this machine makes no memory cgroups")
+def test_a_kernel_past_the_memory_limit_is_killed_and_its_server_lives_on(repo, tess_env):
+    repo.edit_yaml(
+        "hub_config/tess-public/staging.yaml",
+        lambda d: d.update(singleuser={"memory": {"limit": "300M"}}),
+    )
+    platform = Platform()
+    outcome = deploy(platform, repo.commit("300 MB for a server and its kernels"))
+    assert "singleuser.memory.limit" not in " ".join(outcome.deployed.notes)  # applied here
+    endpoint = platform.endpoint(RELEASE)
+    url = start_server(endpoint, "ada")
+    (server,) = [p for p in platform.target.supervisor.user_servers(NAME)]
+    (group,) = memory_cgroups().glob(f"{NAME}-*/ada")
+    assert (group / "memory.limit_in_bytes").read_text() == f"{300 * 2**20}\n"
+    assert str(server.pid) in (group / "cgroup.procs").read_text().split()
+
+    kernel = Kernel.start(url, endpoint.api_token)
+    assert kernel.execute("small = b'x' * (50 * 2**20)").error is None
+    with pytest.raises(KernelError, match="the kernel died while running the code"):
+        kernel.execute("big = b'x' * (400 * 2**20)", timeout=60)
+    oom = dict(line.split() for line in (group / "memory.oom_control").read_text().splitlines())
+    assert int(oom["oom_kill"]) >= 1
+    assert server.is_running()  # the kernel was the one past the limit
+    headers = {"Authorization": f"token {endpoint.api_token}"}
+    assert requests.get(f"{url}api/status", headers=headers, timeout=30).ok

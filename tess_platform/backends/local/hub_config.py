@@ -1,6 +1,6 @@
 """Translate a release's chart values into JupyterHub configuration for a local hub process.
 
-What the chart would do on Kubernetes is done here with local parts (SimpleLocalProcessSpawner,
+What the chart would do on Kubernetes is done here with local parts (LocalUserSpawner,
 the Python configurable-http-proxy, the idle culler as a hub service). Every value set in the
 hierarchy that cannot apply locally is listed in `unapplied`, never dropped silently. Secret
 values are not written into the config: they are references resolved from a 0600 file.
@@ -18,6 +18,7 @@ from ...hierarchy import local_path
 from ...releases import Release
 from ...tools import tool
 from ...values import Merged, Path_, ValuesError, dotted, get_path, has_path
+from .isolation import memory_cgroups
 
 SECRET_REF = "$tess-secret"
 # In every user server's environment: user servers outlive their hub (as pods outlive a hub
@@ -31,6 +32,7 @@ def user_server_mark(state_dir: Path) -> str:
     return hashlib.sha256(str(state_dir).encode()).hexdigest()[:16]
 
 
+MEMORY_LIMIT = ("singleuser", "memory", "limit")
 # Chart values this translation applies; everything else set by the hierarchy is listed.
 APPLIED = [
     ("hub", "config"),
@@ -46,8 +48,7 @@ APPLIED = [
     ("proxy", "secretToken"),
     ("singleuser", "defaultUrl"),
     ("singleuser", "image"),
-    ("singleuser", "memory"),
-    ("singleuser", "cpu"),
+    MEMORY_LIMIT,  # where memory cgroups can be made, else listed
     ("singleuser", "extraEnv"),
     ("singleuser", "startTimeout"),
     ("singleuser", "storage", "type"),
@@ -122,6 +123,8 @@ def translate(
     hub.set("JupyterHub", "spawner_class", "tess_platform.backends.local.spawner.LocalUserSpawner")
     hub.set("LocalUserSpawner", "release", state_dir.parent.name)  # releases/<release>/state
     hub.set("LocalUserSpawner", "uid_registry", str(uid_registry))
+    # state folders of other TESS_LOCAL_HOMEs hold releases of the same name
+    hub.set("LocalUserSpawner", "cgroup", f"{state_dir.parent.name}-{user_server_mark(state_dir)}")
     hub.set("JupyterHub", "db_url", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}")
     hub.set("JupyterHub", "cookie_secret", v.get("hub", "cookieSecret"))
     hub.set("ConfigurableHTTPProxy", "auth_token", v.get("proxy", "secretToken"))
@@ -177,10 +180,12 @@ def translate(
         for trait, value in (traits or {}).items():
             hub.set(cls, trait, value)
 
+    # enforced by a memory cgroup where the machine allows one; advertised to the server always
+    applied = APPLIED if memory_cgroups() else [a for a in APPLIED if a != MEMORY_LIMIT]
     hub.unapplied = sorted(
         dotted(p)
         for p in overlay_leaves
-        if has_path(merged.values, p) and not any(p[: len(a)] == a for a in APPLIED)
+        if has_path(merged.values, p) and not any(p[: len(a)] == a for a in applied)
     )
     return hub
 

@@ -4,60 +4,27 @@ JupyterHub's SimpleLocalProcessSpawner runs every server as the hub's user: a hu
 would hand each notebook root, the hub's secrets and the platform's state. Run as root, this
 spawner gives each user of a release a uid of its own, from a range no system account uses,
 kept in a registry so that it stays theirs (their home keeps its owner), and a home only that
-uid can open. Run as anyone else it can only run servers as that user, as `local status` says.
-The hub loads it by name (`spawner_class`), so it imports nothing of the platform but what a
-hub process has.
+uid can open; where the machine allows, the server and its kernels run in a memory cgroup of
+`mem_limit`. Run as anyone else it can only run servers as that user, as `local status` says.
+The hub loads it by name (`spawner_class`).
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
+import contextlib
 import os
-import stat
 from pathlib import Path
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Unicode
 
-FIRST_UID = 2_000_000_000  # above any system's accounts and subuid ranges, below 2**31
-
-
-def runs_as_root() -> bool:
-    return os.geteuid() == 0
-
-
-def user_uid(registry: Path, key: str) -> int:
-    """The uid given to `key` (release/user), given now if it has none: one registry for
-    every release of the machine, read and written under its lock."""
-    registry.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(registry, os.O_RDWR | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "r+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        text = f.read()
-        uids: dict[str, int] = json.loads(text) if text.strip() else {}
-        if key not in uids:
-            uids[key] = max(uids.values(), default=FIRST_UID - 1) + 1
-            f.seek(0)
-            f.truncate()
-            f.write(json.dumps(uids, indent=2, sort_keys=True))
-            f.flush()
-            os.fsync(f.fileno())
-        return uids[key]
-
-
-def closed_to_others(path: Path) -> Path | None:
-    """The first folder on the way to `path` that other users may not pass through, if any:
-    a server run as a uid of its own cannot reach what lies beyond it."""
-    for folder in reversed([path, *path.parents]):
-        if folder.exists() and not folder.stat().st_mode & stat.S_IXOTH:
-            return folder
-    return None
+from .isolation import memory_cgroups, runs_as_root, user_uid
 
 
 class LocalUserSpawner(SimpleLocalProcessSpawner):
     release = Unicode(config=True, help="The release this hub serves: uids are per release.")
     uid_registry = Unicode(config=True, help="The JSON file of the uids given to users.")
+    cgroup = Unicode(config=True, help="The release's memory cgroup, unique on the machine.")
 
     def _uid(self) -> int | None:
         if not runs_as_root():
@@ -72,13 +39,32 @@ class LocalUserSpawner(SimpleLocalProcessSpawner):
         if uid is not None and home.stat().st_uid != uid:
             _give(home, uid)  # a home made before, by root: the user's from now on
         os.chmod(home, 0o700)  # nobody else's to open
-        self._server_uid = uid
+        self._server_uid, self._cgroup = uid, self._memory_cgroup()
         return await super().start()
+
+    def _memory_cgroup(self) -> Path | None:
+        """A cgroup of the user's own, limited to mem_limit: the server and its kernels."""
+        groups = memory_cgroups()
+        if not self.mem_limit or groups is None:
+            return None
+        group = groups / self.cgroup / self.user.name
+        group.mkdir(parents=True, exist_ok=True)
+        (group / "memory.limit_in_bytes").write_text(str(self.mem_limit))
+        return group
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        if group := getattr(self, "_cgroup", None):
+            with contextlib.suppress(OSError):  # still busy: the next start reuses it
+                group.rmdir()
 
     def make_preexec_fn(self, name):
         home, uid = self.home_dir, getattr(self, "_server_uid", None)
+        group = getattr(self, "_cgroup", None)
 
         def preexec():
+            if group is not None:
+                (group / "cgroup.procs").write_text(str(os.getpid()))
             if uid is not None:
                 os.setgroups([])
                 os.setgid(uid)

@@ -23,7 +23,7 @@ from ...targets import (
 from ...values import Layer, Merged, canonical_sha256
 from ..image import ImageRef, build, docker_answers, render
 from .hub_config import local_port, translate
-from .spawner import closed_to_others, runs_as_root
+from .isolation import closed_to_others, runs_as_root
 from .supervisor import Supervisor, SupervisorError, read_state_file
 from .user_env import UserEnvError, built, ensure_env
 

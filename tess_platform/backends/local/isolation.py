@@ -1,0 +1,55 @@
+"""What keeps local user servers apart from the platform and from each other: a uid of their
+own when the supervisor runs as root, folders they may pass through, memory cgroups where the
+machine has them. Imports nothing heavy: the supervisor and the hub's spawner both use it."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import stat
+from pathlib import Path
+
+FIRST_UID = 2_000_000_000  # above any system's accounts and subuid ranges, below 2**31
+MEMORY_HIERARCHY = Path("/sys/fs/cgroup/memory")  # cgroup v1's memory controller
+
+
+def runs_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def memory_cgroups() -> Path | None:
+    """The folder of the servers' memory cgroups, where this machine lets the supervisor make
+    them (as root, with cgroup v1's memory controller mounted); None elsewhere, and the memory
+    limit is then listed as not applied."""
+    if runs_as_root() and os.access(MEMORY_HIERARCHY / "memory.limit_in_bytes", os.W_OK):
+        return MEMORY_HIERARCHY / "tess-platform"
+    return None
+
+
+def user_uid(registry: Path, key: str) -> int:
+    """The uid given to `key` (release/user), given now if it has none: one registry for
+    every release of the machine, read and written under its lock."""
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(registry, os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "r+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        text = f.read()
+        uids: dict[str, int] = json.loads(text) if text.strip() else {}
+        if key not in uids:
+            uids[key] = max(uids.values(), default=FIRST_UID - 1) + 1
+            f.seek(0)
+            f.truncate()
+            f.write(json.dumps(uids, indent=2, sort_keys=True))
+            f.flush()
+            os.fsync(f.fileno())
+        return uids[key]
+
+
+def closed_to_others(path: Path) -> Path | None:
+    """The first folder on the way to `path` that other users may not pass through, if any:
+    a server run as a uid of its own cannot reach what lies beyond it."""
+    for folder in reversed([path, *path.parents]):
+        if folder.exists() and not folder.stat().st_mode & stat.S_IXOTH:
+            return folder
+    return None
