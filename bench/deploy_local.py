@@ -2,7 +2,9 @@
 
 For each N, a repository with N hub folders (the two shipped hubs, and workshop hubs beside
 them). The floor: the same N hubs started by the supervisor alone, in parallel, with no
-Dagster, and checked as the pipeline checks them (hub_healthy, server_spawns). The deploy: a
+Dagster, and checked as the pipeline checks them (hub_healthy, server_spawns, kernel_runs),
+the user environment built already (a cache hit, as for every deploy but an image change).
+The deploy: a
 deploy_staging run as a run worker executes it (its executor, each step a process of its
 own), from a git snapshot, values, image render, releases and checks. Each round starts from
 empty state folders. Prints one JSON line last.
@@ -81,10 +83,15 @@ def floor(tmp: Path, repo_path: Path, sha: str, name: str) -> float:
         )
         prepared.append((release, hub, platform.endpoint_for(release, values.merged)))
 
+    smoke = (tree.root / health.SMOKE_TEST).read_text()
+
     def start_and_check(item) -> None:
         release, hub, endpoint = item
         supervisor.upgrade(release.name, hub, {}, log=lambda m: None)
-        assert health.hub_healthy(endpoint).passed and health.server_spawns(endpoint).passed
+        spawn, kernel = target.spawn_timeout, target.kernel_timeout
+        assert health.hub_healthy(endpoint).passed
+        assert health.server_spawns(endpoint, spawn).passed
+        assert health.kernel_runs(endpoint, smoke, spawn, kernel).passed
 
     started = time.perf_counter()
     with ThreadPoolExecutor(len(prepared)) as pool:
@@ -124,15 +131,28 @@ def repository(tmp: Path, hubs: int):
     return repo, repo.commit(f"{hubs} hubs")
 
 
+def cold_build(tmp: Path) -> float:
+    """The test repositories' user environment built where none is (pip's download cache
+    warm): what the first deploy of an image costs, apart from the ratios, which start from
+    a built environment as every deploy but an image change does."""
+    from tess_platform.backends.local.user_env import ensure_env
+
+    repo = make_repo(tmp / "repo-cold")
+    started = time.perf_counter()
+    ensure_env(repo.path / "image", "cold", tmp / "cold-envs", log=lambda m: None)
+    return round(time.perf_counter() - started, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hubs", default="2,6", help="hub counts, comma separated, each >= 2")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     counts = [int(n) for n in args.hubs.split(",")]
-    results = {}
+    results: dict = {}
     with tempfile.TemporaryDirectory() as name:
         tmp = passable(Path(name))
+        results["env_build_cold_s"] = cold_build(tmp)
         for hubs in counts:
             repo, sha = repository(tmp, hubs)
             deploy(tmp, repo.path, sha, f"warm-{hubs}")  # imports, first renders
@@ -150,7 +170,8 @@ def main() -> None:
                 "floor_s": round(floor_s, 3),
                 "ratio": round(deploy_s / floor_s, 3),
             }
-    print(json.dumps({"hubs": results, "rounds": args.rounds}))
+    cold = results.pop("env_build_cold_s")
+    print(json.dumps({"hubs": results, "rounds": args.rounds, "env_build_cold_s": cold}))
 
 
 if __name__ == "__main__":

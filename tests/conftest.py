@@ -26,11 +26,11 @@ PLANTED = "planted-secret-4f1d9c2b7e"  # a secret that must never show anywhere
 # of pip): a test repository's own small image spec is built once, the shipped one once. In the
 # temporary folder, which user servers run as uids of their own can reach wherever the checkout is.
 os.environ["TESS_USER_ENVS"] = str(Path(tempfile.gettempdir()) / "tess-platform-user-envs")
-# The test repositories' image: the shipped spec's form, with only what a hub's user server
+# The test repositories' image: the shipped spec's form, with only what a hub's JupyterLab
 # and a kernel need (the versions the shipped spec pins).
 TEST_IMAGE = {
     "runtime.txt": "python-3.11\n",
-    "requirements.txt": "jupyterhub==5.5.4\njupyter_server==2.21.1\nipykernel==7.4.0\n",
+    "requirements.txt": "jupyterhub==5.5.4\njupyterlab==4.3.4\nipykernel==7.4.0\n",
 }
 # ... and their kernel_runs smoke test, for that image: no science stack in it
 TEST_SMOKE = "import statistics\nassert statistics.median([3, 1, 2]) == 2\nprint('median 2')\n"
