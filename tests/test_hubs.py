@@ -42,7 +42,7 @@ def test_a_new_folder_is_a_hub_and_its_values_decide_what_it_needs(repo, tess_en
         (k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys
     }
     assert ("prod/workshop_prod_release", "server_spawns") in checks
-    assert len(checks) == 4 * 2 * 2
+    assert len(checks) == 4 * 2 * 3  # hubs, environments, checks
 
     out = cli("validate", cwd=repo.path)
     assert out.returncode == 0, out.stdout + out.stderr
