@@ -15,6 +15,7 @@ import requests
 from conftest import cli, free_port
 from conftest import deploy as deploy_release
 
+from tess_platform.backends.local.hub_config import release_cgroup
 from tess_platform.backends.local.isolation import FIRST_UID, memory_cgroups
 from tess_platform.kernels import Kernel, KernelError
 from tess_platform.platform import Platform
@@ -165,7 +166,8 @@ def test_a_kernel_past_the_memory_limit_is_killed_and_its_server_lives_on(repo, 
     endpoint = platform.endpoint(RELEASE)
     url = start_server(endpoint, "ada")
     (server,) = [p for p in platform.target.supervisor.user_servers(NAME)]
-    (group,) = memory_cgroups().glob(f"{NAME}-*/ada")
+    state = platform.target.supervisor.state_dir(NAME)
+    group = memory_cgroups() / release_cgroup(state) / "ada"
     assert (group / "memory.limit_in_bytes").read_text() == f"{300 * 2**20}\n"
     assert str(server.pid) in (group / "cgroup.procs").read_text().split()
 

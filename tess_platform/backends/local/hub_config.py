@@ -26,6 +26,12 @@ SECRET_REF = "$tess-secret"
 USER_SERVER_MARK = "TESS_USER_SERVER_OF"
 
 
+def release_cgroup(state_dir: Path) -> str:
+    """The name of the memory cgroup of a release's servers: other TESS_LOCAL_HOMEs on the
+    machine hold releases of the same name (releases/<release>/state)."""
+    return f"{state_dir.parent.name}-{user_server_mark(state_dir)}"
+
+
 def user_server_mark(state_dir: Path) -> str:
     """The mark of the servers of the release whose state is in `state_dir`: opaque, so that
     user code learns nothing of where the platform keeps its state."""
@@ -123,8 +129,7 @@ def translate(
     hub.set("JupyterHub", "spawner_class", "tess_platform.backends.local.spawner.LocalUserSpawner")
     hub.set("LocalUserSpawner", "release", state_dir.parent.name)  # releases/<release>/state
     hub.set("LocalUserSpawner", "uid_registry", str(uid_registry))
-    # state folders of other TESS_LOCAL_HOMEs hold releases of the same name
-    hub.set("LocalUserSpawner", "cgroup", f"{state_dir.parent.name}-{user_server_mark(state_dir)}")
+    hub.set("LocalUserSpawner", "cgroup", release_cgroup(state_dir))
     hub.set("JupyterHub", "db_url", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}")
     hub.set("JupyterHub", "cookie_secret", v.get("hub", "cookieSecret"))
     hub.set("ConfigurableHTTPProxy", "auth_token", v.get("proxy", "secretToken"))
