@@ -246,13 +246,13 @@ class Platform:
         return health.CheckResult(result.passed, result.description, {**result.details, **found})
 
     def _probe(self, release: Release, name: str, smoke_at: Snapshot | None) -> health.CheckResult:
-        tree = self.tree(self._deployed_snapshot(release))
-        endpoint = self.endpoint_for(release, self.values(tree, release, None).merged)
+        deployed = self._deployed_snapshot(release)
+        endpoint = self._endpoint_at(release, deployed)
         if name == "hub_healthy":
             return health.hub_healthy(endpoint)
         if name == "server_spawns":
             return health.server_spawns(endpoint, self.target.spawn_timeout)
-        smoke = smoke_at or self._deployed_snapshot(release)
+        smoke = smoke_at or deployed
         smoke_test = self.tree(smoke).root / health.SMOKE_TEST
         if not smoke_test.is_file():
             return health.CheckResult(
@@ -278,8 +278,10 @@ class Platform:
 
     def endpoint(self, release: Release) -> Endpoint:
         """The endpoint of the revision that serves, from the values at the SHA it deployed."""
-        tree = self.tree(self._deployed_snapshot(release))
-        return self.endpoint_for(release, self.values(tree, release, None).merged)
+        return self._endpoint_at(release, self._deployed_snapshot(release))
+
+    def _endpoint_at(self, release: Release, snapshot: Snapshot) -> Endpoint:
+        return self.endpoint_for(release, self.values(self.tree(snapshot), release, None).merged)
 
     def _deployed_snapshot(self, release: Release) -> Snapshot:
         deployed = [r for r in self.target.history(release) if r.status == "deployed"]

@@ -4,6 +4,7 @@ and the guarantee that every hub a test started is stopped again."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import socket
@@ -88,6 +89,15 @@ def free_port() -> int:
                 continue
             return port
     raise RuntimeError("no free port left in this worker's slice")
+
+
+@contextlib.contextmanager
+def port_taken():
+    """A port another process holds while the block runs."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port := free_port()))
+        taken.listen()
+        yield port
 
 
 class GitRepo:

@@ -7,7 +7,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from conftest import PLANTED, free_port, hub_processes
+from conftest import PLANTED, hub_processes, port_taken
 from conftest import deploy as deploy_release
 
 from tess_platform.backends.local.supervisor import StateFileError
@@ -229,9 +228,7 @@ def test_unreadable_state_files_are_named_and_the_next_deploy_completes(repo, pl
 def test_a_rollback_to_a_revision_that_cannot_serve_leaves_the_hub_serving(repo, platform):
     supervisor = platform.target.supervisor
     deploy(platform, repo.commit("first"))
-    with socket.socket() as taken:  # revision 2 wants a port another process holds
-        taken.bind(("127.0.0.1", port := free_port()))
-        taken.listen()
+    with port_taken() as port:  # revision 2 wants a port another process holds
         repo.edit_yaml(
             "hub_config/tess-public/local.yaml",
             lambda d: d["custom"]["tess"]["local"]["ports"].update(staging=port),

@@ -6,13 +6,12 @@ platform or another user; a kernel past the memory limit is killed, its server l
 
 import json
 import os
-import socket
 import time
 
 import psutil
 import pytest
 import requests
-from conftest import cli, free_port
+from conftest import cli, port_taken
 from conftest import deploy as deploy_release
 
 from tess_platform.backends.local.hub_config import release_cgroup
@@ -84,9 +83,7 @@ def test_a_users_server_and_kernel_live_through_deploys_and_rollbacks(repo, tess
     assert supervisor.current(NAME).revision == 2
     kept("a config deploy")
 
-    with socket.socket() as taken:  # revision 3 wants a port another process holds
-        taken.bind(("127.0.0.1", port := free_port()))
-        taken.listen()
+    with port_taken() as port:  # revision 3 wants a port another process holds
         repo.edit_yaml(
             "hub_config/tess-public/local.yaml",
             lambda d: d["custom"]["tess"]["local"]["ports"].update(staging=port),

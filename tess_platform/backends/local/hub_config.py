@@ -29,7 +29,11 @@ USER_SERVER_MARK = "TESS_USER_SERVER_OF"
 def release_cgroup(state_dir: Path) -> str:
     """The name of the memory cgroup of a release's servers: other TESS_LOCAL_HOMEs on the
     machine hold releases of the same name (releases/<release>/state)."""
-    return f"{state_dir.parent.name}-{user_server_mark(state_dir)}"
+    return f"{_release_of(state_dir)}-{user_server_mark(state_dir)}"
+
+
+def _release_of(state_dir: Path) -> str:
+    return state_dir.parent.name  # releases/<release>/state
 
 
 def user_server_mark(state_dir: Path) -> str:
@@ -127,7 +131,7 @@ def translate(
 
     hub.set("JupyterHub", "bind_url", f"http://127.0.0.1:{port}{v.get('hub', 'baseUrl')}")
     hub.set("JupyterHub", "spawner_class", "tess_platform.backends.local.spawner.LocalUserSpawner")
-    hub.set("LocalUserSpawner", "release", state_dir.parent.name)  # releases/<release>/state
+    hub.set("LocalUserSpawner", "release", _release_of(state_dir))
     hub.set("LocalUserSpawner", "uid_registry", str(uid_registry))
     hub.set("LocalUserSpawner", "cgroup", release_cgroup(state_dir))
     hub.set("JupyterHub", "db_url", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}")

@@ -121,8 +121,12 @@ class Supervisor:
         self.start_timeout = start_timeout
 
     # -- layout ----------------------------------------------------------------------------
+    @property
+    def releases_dir(self) -> Path:
+        return self.home / "releases"
+
     def release_dir(self, release: str) -> Path:
-        return self.home / "releases" / release
+        return self.releases_dir / release
 
     def state_dir(self, release: str) -> Path:
         return self.release_dir(release) / "state"
@@ -131,7 +135,7 @@ class Supervisor:
         return self.release_dir(release) / "revisions" / str(n)
 
     def releases(self) -> list[str]:
-        root = self.home / "releases"
+        root = self.releases_dir
         return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
 
     # -- history ---------------------------------------------------------------------------
@@ -391,8 +395,7 @@ class Supervisor:
         """Stop the release's user servers (each stops its kernels) as a pod's deletion does;
         how many there were."""
         procs = self.user_servers(release)
-        pids = {p.pid for p in procs}
-        servers = [p for p in procs if p.info["ppid"] not in pids]
+        servers = _servers(procs)
         for p in servers:
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.terminate()
@@ -444,15 +447,13 @@ class Supervisor:
         history, hub = self.history(release), self._hub(release)
         serving = [r for r in history if hub and r.revision == hub.revision]
         rev = (serving or [r for r in history if r.status == DEPLOYED] or [None])[-1]
-        procs = self.user_servers(release)
-        pids = {p.pid for p in procs}
         return HubStatus(
             release,
             rev.revision if rev else None,
             hub is not None,
             hub.proc.pid if hub else None,
             rev.url if rev else None,
-            sum(p.info["ppid"] not in pids for p in procs),
+            len(_servers(self.user_servers(release))),
         )
 
     def _hub_api_port(self, release: str, log) -> int:
@@ -566,6 +567,13 @@ def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Proce
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.05)
+
+
+def _servers(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """The user servers among a release's processes: those whose parent is not one of them
+    (the others are their kernels)."""
+    pids = {p.pid for p in procs}
+    return [p for p in procs if p.info["ppid"] not in pids]
 
 
 def _alive(proc: psutil.Process) -> bool:

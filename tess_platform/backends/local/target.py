@@ -65,7 +65,7 @@ class LocalTarget:
                     f"run `chmod o+x {blocked}`"
                 )
         self.home.chmod(0o711)  # passable, not listable
-        for private in (self.supervisor.home / "releases", self.home / "secrets"):
+        for private in (self.supervisor.releases_dir, self.home / "secrets"):
             private.mkdir(mode=0o700, exist_ok=True)  # before any hub writes into them
         for child in self.home.iterdir():
             if child.is_symlink():
@@ -77,7 +77,7 @@ class LocalTarget:
 
     def ensure_cluster(self, tree_root: Path, approval: str | None, log) -> Provisioned:
         # infra/ describes the cloud: the local cluster is this machine
-        (self.home / "releases").mkdir(parents=True, exist_ok=True)
+        self.supervisor.releases_dir.mkdir(parents=True, exist_ok=True)
         # by process only: one release's unreadable state must not stop every deploy
         running = [r for r in self.supervisor.releases() if self.supervisor.running(r)]
         log(f"local cluster: supervisor state in {self.home}")
