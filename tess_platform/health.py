@@ -54,39 +54,45 @@ def hub_healthy(endpoint: Endpoint) -> CheckResult:
     )
 
 
-def server_spawns(endpoint: Endpoint, spawn_timeout: float) -> CheckResult:
-    """A check user's server starts, answers its API, and is stopped again."""
+def server_checks(
+    endpoint: Endpoint, code: str | None, spawn_timeout: float, kernel_timeout: float
+) -> dict[str, CheckResult]:
+    """server_spawns and kernel_runs, in one check server (a spawn costs seconds, and the two
+    checks on one user would race): the server starts, answers its API, a kernel runs `code`
+    (the repository's smoke test; None: kernel_runs is the caller's) and the server stops."""
+    results: dict[str, CheckResult] = {}
     try:
         with _check_server(endpoint, spawn_timeout) as (server_url, spawn_s):
             status = requests.get(
                 f"{server_url}api/status", headers=_auth(endpoint), timeout=HTTP_TIMEOUT
             )
             _expect(status, (200,), "reach the server's API")
-    except (requests.RequestException, _Failed) as e:
-        return CheckResult(False, _reason(endpoint, e))
-    return CheckResult(
-        True,
-        f"{CHECK_USER}'s server started in {spawn_s:.1f} s, answered, stopped",
-        {"spawn_seconds": f"{spawn_s:.1f}"},
-    )
+            results["server_spawns"] = CheckResult(
+                True,
+                f"{CHECK_USER}'s server started in {spawn_s:.1f} s, answered, stopped",
+                {"spawn_seconds": f"{spawn_s:.1f}"},
+            )
+            if code is not None:
+                results["kernel_runs"] = _kernel_runs(server_url, endpoint, code, kernel_timeout)
+    except (requests.RequestException, _Failed) as e:  # also: started, then did not stop
+        reason = _reason(endpoint, e)
+        results["server_spawns"] = CheckResult(False, reason)
+        if code is not None and "kernel_runs" not in results:
+            results["kernel_runs"] = CheckResult(False, f"no server to run it in: {reason}")
+    return results
 
 
-def kernel_runs(
-    endpoint: Endpoint, code: str, spawn_timeout: float, kernel_timeout: float
-) -> CheckResult:
-    """In the check user's server, a kernel runs `code` (the repository's smoke test) to its
-    end; the error's last line where it raises."""
+def _kernel_runs(server_url: str, endpoint: Endpoint, code: str, timeout: float) -> CheckResult:
+    started = time.monotonic()
     try:
-        with _check_server(endpoint, spawn_timeout) as (server_url, _):
-            started = time.monotonic()
-            kernel = Kernel.start(server_url, endpoint.api_token)
-            try:
-                run = kernel.execute(code, timeout=kernel_timeout)
-            finally:
-                kernel.shutdown()
-            run_s = time.monotonic() - started
-    except (requests.RequestException, _Failed, KernelError) as e:
+        kernel = Kernel.start(server_url, endpoint.api_token)
+        try:
+            run = kernel.execute(code, timeout=timeout)
+        finally:
+            kernel.shutdown()
+    except (requests.RequestException, KernelError) as e:
         return CheckResult(False, _reason(endpoint, e))
+    run_s = time.monotonic() - started
     last = run.output.strip().splitlines()[-1:] or [""]
     details = {"kernel_seconds": f"{run_s:.1f}", "output": last[0][:200]}
     if run.error:

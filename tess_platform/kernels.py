@@ -10,8 +10,8 @@ import uuid
 from dataclasses import dataclass
 
 import requests
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import WebSocketClosedError, websocket_connect
 
 HTTP_TIMEOUT = 30
 
@@ -58,7 +58,10 @@ class Kernel:
 
     async def _execute(self, code: str) -> Execution:
         ws_url = "ws" + self.server_url.removeprefix("http") + f"api/kernels/{self.id}/channels"
-        connection = await websocket_connect(HTTPRequest(ws_url, headers=_auth(self.token)))
+        try:
+            connection = await websocket_connect(HTTPRequest(ws_url, headers=_auth(self.token)))
+        except (HTTPClientError, OSError) as e:
+            raise KernelError(f"the kernel's websocket did not open: {e}") from None
         msg_id = uuid.uuid4().hex
         request = {
             "header": {
@@ -106,6 +109,8 @@ class Kernel:
                     replied = True
                 elif kind == "status":
                     idle = content["execution_state"] == "idle"
+        except WebSocketClosedError:
+            raise KernelError("the server closed the kernel's connection") from None
         finally:
             connection.close()
         return Execution("".join(output), error)

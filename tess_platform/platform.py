@@ -6,6 +6,7 @@ repository, and a redactor that learns every secret the process reads.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -198,8 +199,8 @@ class Platform:
         outcome = self.deploy(snapshot, release, image, log)
         failed = [
             f"{name}: {result.description}"
-            for name in health.CHECKS
-            if not (result := self.check(release, name, outcome.release_hash, snapshot)).passed
+            for name, result in self.checks(release, outcome.release_hash, snapshot).items()
+            if not result.passed
         ]
         if not failed:
             return outcome
@@ -215,19 +216,19 @@ class Platform:
             f"revision {before[-1].revision}, serving as revision {back.revision}"
         )
 
-    def check(
+    def checks(
         self,
         release: Release,
-        name: str,
         deployed_hash: str | None,
         smoke_at: Snapshot | None = None,
-    ) -> health.CheckResult:
-        """Run one of the release checks against what serves, and say what it found serving
-        (revision, release_hash, git_sha): the verification record takes a check as evidence
-        only about the deploy it found. hub_healthy also fails on drift from `deployed_hash`,
-        the release_hash the pipeline last deployed. kernel_runs runs the smoke test of
-        `smoke_at`, the SHA the run works on (a fixed smoke test changes no release_hash, so
-        nothing redeploys), else of the SHA that deployed what serves."""
+        names: Collection[str] = tuple(health.CHECKS),
+    ) -> dict[str, health.CheckResult]:
+        """Run the release checks `names` (of health.CHECKS) against what serves, each saying
+        what it found serving (revision, release_hash, git_sha): the verification record takes
+        a check as evidence only about the deploy it found. hub_healthy also fails on drift from
+        `deployed_hash`, the release_hash the pipeline last deployed. kernel_runs runs the smoke
+        test of `smoke_at`, the SHA the run works on (a fixed smoke test changes no
+        release_hash, so nothing redeploys), else of the SHA that deployed what serves."""
         serving = self.target.serving(release)
         found = (
             {
@@ -238,33 +239,47 @@ class Platform:
             if serving
             else {}
         )
-        if name == "hub_healthy":
-            drift = self.target.drift(release, deployed_hash)
-            if drift:
-                return health.CheckResult(False, f"drift: {drift}", {"drift": drift, **found})
-        result = self._probe(release, name, smoke_at)
-        return health.CheckResult(result.passed, result.description, {**result.details, **found})
+        results = self._probe(release, deployed_hash, smoke_at, names)
+        return {
+            name: health.CheckResult(r.passed, r.description, {**r.details, **found})
+            for name, r in results.items()
+            if name in names
+        }
 
-    def _probe(self, release: Release, name: str, smoke_at: Snapshot | None) -> health.CheckResult:
+    def _probe(
+        self,
+        release: Release,
+        deployed_hash: str | None,
+        smoke_at: Snapshot | None,
+        names: Collection[str],
+    ) -> dict[str, health.CheckResult]:
         deployed = self._deployed_snapshot(release)
         endpoint = self._endpoint_at(release, deployed)
-        if name == "hub_healthy":
-            return health.hub_healthy(endpoint)
-        if name == "server_spawns":
-            return health.server_spawns(endpoint, self.target.spawn_timeout)
+        results = {}
+        if "hub_healthy" in names:
+            drift = self.target.drift(release, deployed_hash)
+            results["hub_healthy"] = (
+                health.CheckResult(False, f"drift: {drift}", {"drift": drift})
+                if drift
+                else health.hub_healthy(endpoint)
+            )
+        if not {"server_spawns", "kernel_runs"} & set(names):
+            return results
         smoke = smoke_at or deployed
         smoke_test = self.tree(smoke).root / health.SMOKE_TEST
-        if not smoke_test.is_file():
-            return health.CheckResult(
+        code = smoke_test.read_text() if "kernel_runs" in names and smoke_test.is_file() else None
+        results |= health.server_checks(
+            endpoint, code, self.target.spawn_timeout, self.target.kernel_timeout
+        )
+        if code is not None:
+            results["kernel_runs"].details["smoke_test_sha"] = smoke.sha
+        elif "kernel_runs" in names:
+            results["kernel_runs"] = health.CheckResult(
                 False,
                 f"{health.SMOKE_TEST}: missing at {smoke.sha[:12]}; kernel_runs runs it in a "
                 "user's kernel: add a short, offline test of the science stack",
             )
-        result = health.kernel_runs(
-            endpoint, smoke_test.read_text(), self.target.spawn_timeout, self.target.kernel_timeout
-        )
-        result.details["smoke_test_sha"] = smoke.sha
-        return result
+        return results
 
     def endpoint_for(self, release: Release, merged: Merged) -> Endpoint:
         """Where a release with these values answers, and the pipeline's service token."""

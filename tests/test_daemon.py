@@ -220,7 +220,7 @@ def wait_for_step(site, run_id, step_part, timeout=180):
     [
         "staging__tess_public_staging_values",
         "staging__tess_public_staging_release",
-        "server_spawns",
+        "tess_public_staging_checks",
     ],
 )
 def test_a_run_killed_with_sigkill_is_marked_failed_and_the_next_run_completes(daemon_site, point):

@@ -93,6 +93,9 @@ def test_deploy_staging_brings_up_both_hubs_with_their_checks(site):
         for c in ("hub_healthy", "server_spawns", "kernel_runs")
     }
     for key, deployment in ((PUBLIC_KEY, "tess-public"), (PRIVATE_KEY, "tess-private")):
+        hub_log = site.home / "releases" / f"{deployment}-staging" / "revisions" / "1" / "hub.log"
+        # server_spawns and kernel_runs ran in one check server: one spawn, not two
+        assert hub_log.read_text().count("User tess-check took") == 1
         mat = latest(site, key)
         assert meta(mat, "git_sha") == sha
         assert meta(mat, "url") == hub_url(site, deployment)

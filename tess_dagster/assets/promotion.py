@@ -17,7 +17,7 @@ from dagster import (
 )
 
 from tess_platform.git import GitError
-from tess_platform.health import CHECKS, CheckResult
+from tess_platform.health import CheckResult
 from tess_platform.hubs import Hubs
 from tess_platform.platform import PROD, STAGING, Platform
 from tess_platform.promotion import fresh_refusals, gate, staging_verified, where
@@ -155,10 +155,7 @@ def promote(
     hashes = {rec.release: rec.deployed.release_hash for rec in staging if rec.deployed}
 
     def check_release(release: Release) -> dict[str, CheckResult]:
-        return {
-            name: core.check(release, name, hashes.get(release), core.repo.snapshot(sha))
-            for name in CHECKS
-        }
+        return core.checks(release, hashes.get(release), core.repo.snapshot(sha))
 
     # under staging's lock: no staging deploy or check runs meanwhile; the hubs side by side
     with (

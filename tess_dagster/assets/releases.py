@@ -4,6 +4,7 @@ import yaml
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
     DataVersion,
@@ -11,7 +12,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     asset,
-    asset_check,
+    multi_asset_check,
 )
 
 from tess_platform import health
@@ -132,32 +133,44 @@ def release_asset(release: Release, hubs: Hubs) -> AssetsDefinition:
     return _release
 
 
-def release_checks(release: Release) -> list:
-    """The release checks (health.CHECKS): each says what it found serving, so the
-    verification record knows which deploy it is evidence about."""
-    return [_check(release, name) for name in health.CHECKS]
+def release_checks(release: Release):
+    """The release checks (health.CHECKS), run together: server_spawns and kernel_runs share
+    one check server. Each says what it found serving, so the verification record knows which
+    deploy it is evidence about."""
+    key = release_key(release)
 
-
-def _check(release: Release, name: str):
-    @asset_check(
-        asset=release_key(release),
-        name=name,
-        description=health.CHECKS[name],
-        blocking=True,  # promotion relies on them: a failing check fails the run
+    @multi_asset_check(
+        name=f"{release.name.replace('-', '_')}_checks",
+        specs=[
+            # blocking: promotion relies on them, a failing check fails the run
+            AssetCheckSpec(name, asset=key, description=description, blocking=True)
+            for name, description in health.CHECKS.items()
+        ],
+        can_subset=True,  # a verification runs the checks a release still needs
         pool=release.name,
     )
-    def _run(context: AssetCheckExecutionContext, platform: PlatformResource) -> AssetCheckResult:
+    def _run(context: AssetCheckExecutionContext, platform: PlatformResource):
         core = platform.platform
+        names = [k.name for k in context.selected_asset_check_keys]
         try:
-            result = core.check(
-                release, name, deployed_hash(context.instance, release), platform.snapshot(context)
+            results = core.checks(
+                release,
+                deployed_hash(context.instance, release),
+                platform.snapshot(context),
+                names,
             )
         except (RuntimeError, ValueError) as e:
-            return AssetCheckResult(passed=False, description=core.redact(f"could not check: {e}"))
-        context.log.info(f"{release.name}: {name}: {result.description}")
-        return AssetCheckResult(
-            passed=result.passed, description=result.description, metadata=result.details
-        )
+            why = core.redact(f"could not check: {e}")
+            results = {name: health.CheckResult(False, why) for name in names}
+        for name, result in results.items():
+            context.log.info(f"{release.name}: {name}: {result.description}")
+            yield AssetCheckResult(
+                asset_key=key,
+                check_name=name,
+                passed=result.passed,
+                description=result.description,
+                metadata=result.details,
+            )
 
     return _run
 
@@ -167,4 +180,4 @@ def release_assets(hubs: Hubs) -> list[AssetsDefinition]:
 
 
 def release_checks_of(hubs: Hubs) -> list:
-    return [check for r in hubs.releases() for check in release_checks(r)]
+    return [release_checks(r) for r in hubs.releases()]

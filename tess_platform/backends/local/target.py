@@ -22,10 +22,10 @@ from ...targets import (
 )
 from ...values import Layer, Merged, canonical_sha256
 from ..image import ImageRef, build, docker_answers, render
-from .hub_config import local_port, translate
+from .hub_config import HubConfig, local_port, translate
 from .isolation import closed_to_others, runs_as_root
 from .supervisor import Supervisor, SupervisorError, read_state_file
-from .user_env import UserEnvError, built, ensure_env
+from .user_env import UserEnv, UserEnvError, built, ensure_env
 
 IMAGE_REPOSITORY = "tess-user-image"
 
@@ -149,7 +149,8 @@ class LocalTarget:
     def url(self, release: Release, merged: Merged) -> str:
         return f"http://127.0.0.1:{local_port(merged, release)}/"
 
-    def deploy(self, release: Release, values, record: dict[str, Any], log) -> Deployed:
+    def hub_config(self, release: Release, values) -> tuple[HubConfig, UserEnv]:
+        """What the release's hub runs with these values, in the image's built environment."""
         env = built(self.user_envs / values.image.tag)
         if env is None:
             raise DeployError(
@@ -167,6 +168,10 @@ class LocalTarget:
             user_env=env.path,
             uid_registry=self.home / "secrets" / "uids.json",
         )
+        return hub, env
+
+    def deploy(self, release: Release, values, record: dict[str, Any], log) -> Deployed:
+        hub, env = self.hub_config(release, values)
         try:
             rev = self.supervisor.upgrade(release.name, hub, record, log=log)
         except SupervisorError as e:
