@@ -69,7 +69,10 @@ def cmd_values(platform: Platform, args: argparse.Namespace) -> int:
     for note in notes:  # stdout is the values alone
         print(f"note {note}", file=sys.stderr)
     release = hubs_of(tree).known(Release(args.deployment, args.env))
-    values = platform.values(tree, release, platform.image_ref(tree))
+    image = platform.image_ref(tree, offline=True)
+    values = platform.values(tree, release, image, offline=True)
+    for note in [*image.unknown, *values.hierarchy.notes]:
+        print(f"note {note}", file=sys.stderr)
     sys.stdout.write(yaml.safe_dump(values.merged.masked(), sort_keys=True))
     return 0
 
@@ -78,14 +81,16 @@ def cmd_validate(platform: Platform, args: argparse.Namespace) -> int:
     tree, notes = _tree_and_notes(platform, args)
     for note in notes:
         print(f"note {note}")
-    image = platform.image_ref(tree)
+    image = platform.image_ref(tree, offline=True)
+    for unknown in image.unknown:
+        print(f"note not known here: {unknown}")
     hubs = hubs_of(tree)
     for problem in hubs.problems:
         print(f"FAIL {platform.redact(problem)}")
     failed = len(hubs.problems)
     for release in hubs.releases():
         try:
-            values = platform.values(tree, release, image)
+            values = platform.values(tree, release, image, offline=True)
         except USER_ERRORS as e:
             failed += 1
             print(f"FAIL {release.name}: {platform.redact(str(e))}")

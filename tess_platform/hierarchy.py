@@ -18,7 +18,7 @@ from .git import Snapshot
 from .releases import Release
 from .schema import chart_values, validate
 from .secrets import SecretsError, decrypt, is_encrypted
-from .values import Layer, Merged, ValuesError, get_path, leaf_paths
+from .values import Layer, Merged, ValuesError, dotted, get_path, leaf_paths, set_path
 from .yaml_loader import load_mapping
 
 CONFIG_DIR = "hub_config"
@@ -192,39 +192,47 @@ def release_hierarchy(
     target: str,
     git_crypt_key: str | None,
     target_secrets: Layer | None = None,
+    offline: bool = False,
 ) -> Hierarchy:
+    """The layers of a release's values. `offline` (a reviewer's or a pull request's view,
+    never a deploy): secrets encrypted and no key are named placeholders, said in the notes."""
     hierarchy = Hierarchy(config_layers(tree, release, target))
-    secrets = _secrets_layer(tree, release, git_crypt_key, required=target != "local")
-    if isinstance(secrets, Layer):
+    secrets, note = _secrets_layer(tree, release, git_crypt_key, target != "local", offline)
+    if secrets is not None:
         hierarchy.layers.append(secrets)
-    elif secrets:
-        hierarchy.notes.append(secrets)
+    if note:
+        hierarchy.notes.append(note)
     if target_secrets is not None:
         hierarchy.layers.append(target_secrets)
     return hierarchy
 
 
 def _secrets_layer(
-    tree: Tree, release: Release, key: str | None, required: bool
-) -> Layer | str | None:
-    """The decrypted secrets layer, or a note saying why the local target goes without it."""
+    tree: Tree, release: Release, key: str | None, required: bool, offline: bool
+) -> tuple[Layer | None, str | None]:
+    """The decrypted secrets layer, or what stands in for it and why."""
     relpath = secrets_path(release)
     blob = tree.read(relpath)
     if blob is None:
         if required:
             raise SecretsError(
-                f"{relpath}: missing. Write it from {CONFIG_DIR}/{release.deployment}/secrets/"
-                "example.yaml and commit it encrypted (git-crypt)"
+                f"{relpath}: missing. Write it from {_example(release)} and commit it "
+                "encrypted (git-crypt)"
             )
-        return f"{relpath}: none in the {tree.label}; the local target uses its own secrets"
+        return None, f"{relpath}: none in the {tree.label}; the local target uses its own secrets"
     if is_encrypted(blob):
         if key is None:
+            if required and offline:
+                return _placeholders(tree, release), (
+                    f"{relpath}: encrypted and no TESS_GIT_CRYPT_KEY here: its keys (from "
+                    f"{_example(release)}) are placeholders <secret: KEY>, their values unchecked"
+                )
             if required:
                 raise SecretsError(
                     f"{relpath}: still encrypted and TESS_GIT_CRYPT_KEY is not set. Set it to "
                     "the base64 of `git-crypt export-key` for this repository"
                 )
-            return (
+            return None, (
                 f"{relpath}: encrypted and no TESS_GIT_CRYPT_KEY; the local target uses "
                 "its own secrets"
             )
@@ -236,7 +244,27 @@ def _secrets_layer(
             f"{relpath}: is not encrypted in git. Secrets files must be covered by git-crypt "
             "(.gitattributes); rotate what it holds, it has been committed in the clear"
         )
-    return Layer(relpath, load_mapping(plain, relpath, secret=True), secret=True)
+    return Layer(relpath, load_mapping(plain, relpath, secret=True), secret=True), None
+
+
+def _example(release: Release) -> str:
+    return f"{CONFIG_DIR}/{release.deployment}/secrets/example.yaml"
+
+
+def _placeholders(tree: Tree, release: Release) -> Layer:
+    """The secrets file's shape, from the deployment's example, every value a placeholder
+    that names its key: what the values look like, without a secret."""
+    blob = tree.read(_example(release))
+    if blob is None:
+        raise SecretsError(
+            f"{secrets_path(release)}: encrypted, no TESS_GIT_CRYPT_KEY here, and no "
+            f"{_example(release)} to tell its keys: add the example (keys, no secrets)"
+        )
+    shape = load_mapping(blob, _example(release))
+    values: dict = {}
+    for path in filter(None, leaf_paths(shape)):
+        set_path(values, path, f"<secret: {dotted(path)}>")
+    return Layer(f"{secrets_path(release)} (placeholders: not decrypted here)", values)
 
 
 def host(release: Release, base: Merged) -> str:

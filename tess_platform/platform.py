@@ -109,14 +109,19 @@ class Platform:
     def hubs(self, snapshot: Snapshot) -> Hubs:
         return hubs_of(self.tree(snapshot))
 
-    def values(self, tree: Tree, release: Release, image: ImageRef | None) -> ReleaseValues:
-        """The merged, schema-validated chart values of a release; the image pinned if given."""
+    def values(
+        self, tree: Tree, release: Release, image: ImageRef | None, offline: bool = False
+    ) -> ReleaseValues:
+        """The merged, schema-validated chart values of a release; the image pinned if given.
+        `offline` (a review, never a deploy): encrypted secrets without the key are named
+        placeholders, said in the hierarchy's notes."""
         hierarchy = release_hierarchy(
             tree,
             release,
             target=self.target.name,
             git_crypt_key=self.settings.git_crypt_key,
             target_secrets=self.target.target_secrets(release),
+            offline=offline,
         )
         pipeline = None
         if image is not None:
@@ -305,10 +310,11 @@ class Platform:
             raise DeployError(f"{release.name}: not deployed by the pipeline yet")
         return self.repo.snapshot(sha)
 
-    def image_ref(self, tree: Tree) -> ImageRef:
-        """The image of a tree; a snapshot's never changes, so it is rendered once."""
-        if not isinstance(tree, SnapshotTree):
-            return self.target.image_ref(tree.root)
+    def image_ref(self, tree: Tree, offline: bool = False) -> ImageRef:
+        """The image of a tree; a snapshot's never changes, so it is rendered once. `offline`:
+        as Target.image_ref."""
+        if offline or not isinstance(tree, SnapshotTree):
+            return self.target.image_ref(tree.root, offline)
         if tree.root not in self._images:
             self._images[tree.root] = self.target.image_ref(tree.root)
         return self._images[tree.root]

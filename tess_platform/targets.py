@@ -83,8 +83,9 @@ class Target(Protocol):
 
     def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]: ...
 
-    def image_ref(self, tree_root: Path) -> ImageRef:
-        """The image a release of this tree runs, without building it."""
+    def image_ref(self, tree_root: Path, offline: bool = False) -> ImageRef:
+        """The image a release of this tree runs, without building it. `offline` (a review,
+        never a deploy): what only the cloud knows is a named placeholder, said in `unknown`."""
         ...
 
     def target_secrets(self, release: Release) -> Layer | None: ...

@@ -47,10 +47,18 @@ class ImageRef:
     tag: str
     digest: str | None = None
     dockerfile_sha256: str | None = None
+    # offline (a review, never a deploy): what only the cloud knows and what stands in for it
+    unknown: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, repository: str, rendered: RenderedImage, digest: str | None = None) -> ImageRef:
-        return cls(repository, rendered.tag, digest, rendered.dockerfile_sha256)
+    def of(
+        cls,
+        repository: str,
+        rendered: RenderedImage,
+        digest: str | None = None,
+        unknown: tuple[str, ...] = (),
+    ) -> ImageRef:
+        return cls(repository, rendered.tag, digest, rendered.dockerfile_sha256, unknown)
 
     @property
     def ref(self) -> str:

@@ -38,6 +38,7 @@ from .lock import s3_lock
 
 RECORD_PREFIX = "tess "  # helm release descriptions the pipeline wrote: "tess {json}"
 STATE_KEY = "tess-platform/infra.tfstate"
+ECR_PLACEHOLDER = "<ecr-repository>"  # offline: the repository terraform makes
 
 
 class AwsTarget:
@@ -116,15 +117,29 @@ class AwsTarget:
         return Provisioned(summary, version=canonical_sha256(summary))
 
     # -- image ---------------------------------------------------------------------------
-    def image_ref(self, tree_root: Path) -> ImageRef:
-        return self._in_ecr(render(tree_root))
+    def image_ref(self, tree_root: Path, offline: bool = False) -> ImageRef:
+        return self._in_ecr(render(tree_root), offline)
 
-    def _in_ecr(self, rendered: RenderedImage) -> ImageRef:
+    def _in_ecr(self, rendered: RenderedImage, offline: bool = False) -> ImageRef:
         """The rendered image in the ECR repository, with its digest there if pushed."""
-        repository = self._outputs()["ecr_repository_url"]
-        digest = find_image(
-            self.session, repository.rsplit("/", 1)[-1], rendered.tag, self.endpoint_url
-        )
+        try:
+            repository = self._outputs()["ecr_repository_url"]
+        except DeployError as e:
+            if not offline:
+                raise
+            return ImageRef.of(ECR_PLACEHOLDER, rendered, unknown=(f"{ECR_PLACEHOLDER}: {e}",))
+        try:
+            digest = find_image(
+                self.session, repository.rsplit("/", 1)[-1], rendered.tag, self.endpoint_url
+            )
+        except AwsError as e:
+            if not offline:
+                raise
+            return ImageRef.of(
+                repository,
+                rendered,
+                unknown=(f"the image digest: {e}; the content tag {rendered.tag} stands in",),
+            )
         return ImageRef.of(repository, rendered, digest)
 
     def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]:

@@ -98,7 +98,7 @@ class LocalTarget:
             version=canonical_sha256({"efs": str(self.efs)}),
         )
 
-    def image_ref(self, tree_root: Path) -> ImageRef:
+    def image_ref(self, tree_root: Path, offline: bool = False) -> ImageRef:
         return ImageRef.of(IMAGE_REPOSITORY, render(tree_root))
 
     def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]:

@@ -1,0 +1,100 @@
+"""The aws releases reviewed where a pull request's CI runs: no AWS credentials, no infrastructure
+outputs, no git-crypt key. What only the cloud or the key knows is a named placeholder, said so;
+everything else is validated for real."""
+
+import json
+import os
+
+import pytest
+from conftest import PLANTED, PLANTED_VALUES, GitRepo, cli, run
+
+from tess_platform.platform import Platform
+from tess_platform.releases import Release
+from tess_platform.secrets import SecretsError
+
+RELEASES = [Release(d, e) for e in ("staging", "prod") for d in ("tess-public", "tess-private")]
+
+
+@pytest.fixture
+def offline(repo, tess_env, tmp_path, monkeypatch) -> GitRepo:
+    """A pull request's checkout (a clone: its secrets files as git stores them, encrypted) on
+    the aws target, with nothing of AWS on this machine."""
+    for release in RELEASES:
+        repo.write(f"hub_config/{release.deployment}/secrets/{release.env}.yaml", PLANTED_VALUES)
+    repo.commit("secrets for every release")
+    run("git", "clone", "-q", "-b", "staging", str(repo.path), str(tmp_path / "pr"))
+    for name in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to ask
+    monkeypatch.setenv("TESS_TARGET", "aws")
+    return GitRepo(tmp_path / "pr")
+
+
+def test_validate_checks_every_aws_release_and_names_what_it_cannot_know(offline):
+    out = cli("validate", cwd=offline.path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith(("ok", "FAIL"))] == [
+        f"ok   {r.name}" for r in sorted(RELEASES, key=lambda r: (r.env != "staging", r.name))
+    ]
+    assert (
+        "note not known here: <ecr-repository>: the infrastructure outputs are not known here: "
+        "materialize infra/eks_cluster first"
+    ) in lines
+    for release in RELEASES:
+        assert (
+            f"     hub_config/{release.deployment}/secrets/{release.env}.yaml: encrypted and no "
+            f"TESS_GIT_CRYPT_KEY here: its keys (from hub_config/{release.deployment}/secrets/"
+            "example.yaml) are placeholders <secret: KEY>, their values unchecked"
+        ) in lines
+    assert PLANTED not in out.stdout + out.stderr
+
+
+def test_validate_offline_still_fails_what_the_tree_gets_wrong(offline):
+    offline.edit_yaml(
+        "hub_config/tess-private/prod.yaml", lambda d: d.update(singleuser={"uid": "jovyan"})
+    )
+    out = cli("validate", cwd=offline.path)
+    assert out.returncode == 1
+    assert (
+        "FAIL tess-private-prod: tess-private-prod: the values do not pass the chart schema:"
+        "\n  hub_config/tess-private/prod.yaml: singleuser.uid: must be of type integer or null"
+    ) in out.stdout
+    assert out.stdout.count("FAIL") == 1
+
+
+def test_values_shows_the_placeholders_by_name(offline):
+    out = cli("values", "prod", "tess-private", cwd=offline.path)
+    assert out.returncode == 0, out.stderr
+    assert "name: <ecr-repository>" in out.stdout
+    assert "cookieSecret: '<secret: hub.cookieSecret>'" in out.stdout
+    assert "client_secret: '<secret: hub.config.GitHubOAuthenticator.client_secret>'" in (
+        out.stdout
+    )
+    assert "- private.tess.example.org" in out.stdout  # everything else is the real value
+    assert "note <ecr-repository>: the infrastructure outputs are not known here" in out.stderr
+    assert PLANTED not in out.stdout + out.stderr
+
+
+def test_known_outputs_without_credentials_leave_only_the_digest_unknown(offline, tess_env):
+    outputs = {"ecr_repository_url": "123456789012.dkr.ecr.us-east-1.amazonaws.com/tess-user"}
+    folder = os.path.join(tess_env["TESS_CACHE"], "aws")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "infra-outputs.json"), "w") as f:
+        json.dump(outputs, f)
+    out = cli("values", "staging", "tess-public", cwd=offline.path)
+    assert out.returncode == 0, out.stderr
+    assert f"name: {outputs['ecr_repository_url']}" in out.stdout
+    assert "note the image digest: ECR image tess-user:" in out.stderr
+    assert "no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID)" in out.stderr
+
+
+def test_a_deploy_never_takes_placeholders(offline):
+    platform = Platform()  # the repository TESS_REPO names, as a run reads it
+    tree = platform.tree(platform.repo.snapshot(offline.git("rev-parse", "HEAD").strip()))
+    with pytest.raises(SecretsError, match="still encrypted and TESS_GIT_CRYPT_KEY is not set"):
+        platform.values(tree, Release("tess-public", "staging"), None)
+    with pytest.raises(RuntimeError, match="the infrastructure outputs are not known here"):
+        platform.image_ref(tree)
