@@ -54,6 +54,7 @@ locals {
   # The service accounts that get AWS roles through EKS Pod Identity, one role each.
   pod_identities = {
     efs_csi            = { namespace = "kube-system", service_account = "efs-csi-controller-sa" }
+    ebs_csi            = { namespace = "kube-system", service_account = "ebs-csi-controller-sa" }
     cluster_autoscaler = { namespace = "kube-system", service_account = "cluster-autoscaler" }
   }
 

@@ -21,13 +21,14 @@ from tess_dagster.sensors.jobs import (
 from tess_dagster.sensors.prod import prod_branch_sensor
 from tess_dagster.sensors.staging import staging_branch_sensor
 from tess_platform.hubs import Hubs
-from tess_platform.platform import branch_hubs
+from tess_platform.platform import branch_hubs, target_class
 from tess_platform.settings import Settings
 
 
-def assemble(hubs: Hubs) -> Definitions:
+def assemble(hubs: Hubs, settings: Settings) -> Definitions:
+    kubernetes = target_class(settings).kubernetes
     return Definitions(
-        assets=[eks_cluster, efs, user_image, promotion(hubs), *release_assets(hubs)],
+        assets=[eks_cluster, efs, user_image, promotion(hubs), *release_assets(hubs, kubernetes)],
         asset_checks=release_checks_of(hubs),
         jobs=[deploy_staging, promote_prod, rollback, uninstall, verify_releases],
         sensors=[
@@ -40,4 +41,5 @@ def assemble(hubs: Hubs) -> Definitions:
     )
 
 
-defs = assemble(branch_hubs(Settings.from_env()))
+_settings = Settings.from_env()
+defs = assemble(branch_hubs(_settings), _settings)

@@ -71,6 +71,12 @@ def _read(chart: Chart, folder: Path) -> ChartFiles:
     return ChartFiles(chart, load_mapping(defaults.read_bytes(), str(defaults)), schema, folder)
 
 
+def renderable(files: ChartFiles, cache_dir: Path) -> Path:
+    """A folder with the whole chart, for `helm template`: TESS_CHART_DIR if it holds it (not
+    only the values and schema), else the chart pulled once into the cache."""
+    return files.where if (files.where / "Chart.yaml").exists() else _pulled(files.chart, cache_dir)
+
+
 def _pulled(chart: Chart, cache_dir: Path) -> Path:
     target = cache_dir / "charts" / f"{chart.name}-{chart.version}"
     if (target / "Chart.yaml").exists():

@@ -18,6 +18,7 @@ from .dagster_dev import DagsterDev, DagsterDevError
 from .git import GitError
 from .hierarchy import CONFIG_DIR, Tree, WorkTree
 from .hubs import hubs_of
+from .manifests import ManifestError
 from .platform import Platform
 from .releases import ENVIRONMENTS, Release, UnknownReleaseError
 from .secrets import SecretsError
@@ -39,6 +40,7 @@ USER_ERRORS = (
     ImageError,
     DagsterDevError,
     SupervisorError,  # e.g. a state file of the local target that cannot be read
+    ManifestError,
 )
 
 
@@ -91,13 +93,17 @@ def cmd_validate(platform: Platform, args: argparse.Namespace) -> int:
     for release in hubs.releases():
         try:
             values = platform.values(tree, release, image, offline=True)
+            problems = platform.cluster_problems(tree, values)
         except USER_ERRORS as e:
+            values, problems = None, [str(e)]
+        for problem in problems:
+            print(f"FAIL {release.name}: {platform.redact(problem)}")
+        if values is None or problems:
             failed += 1
-            print(f"FAIL {release.name}: {platform.redact(str(e))}")
-        else:
-            print(f"ok   {release.name}: values_sha256 {values.sha256[:16]}")
-            for note in values.hierarchy.notes:
-                print(f"     {note}")
+            continue
+        print(f"ok   {release.name}: values_sha256 {values.sha256[:16]}")
+        for note in values.hierarchy.notes:
+            print(f"     {note}")
     return 1 if failed else 0
 
 

@@ -214,6 +214,12 @@ def _secrets_layer(
     relpath = secrets_path(release)
     blob = tree.read(relpath)
     if blob is None:
+        if required and offline:
+            return _placeholders(tree, release), (
+                f"{relpath}: missing; its keys (from {_example(release)}) are placeholders "
+                f"<secret: KEY>. Before the first deploy: `tess-platform secrets init "
+                f"{release.env} {release.deployment}`"
+            )
         if required:
             raise SecretsError(
                 f"{relpath}: missing. Write it from {_example(release)} and commit it "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import health
 from .backends.image import ImageRef
-from .chart import JUPYTERHUB, ChartFiles, chart_files
+from .chart import JUPYTERHUB, ChartFiles, chart_files, renderable
 from .git import GitError, Repo, Snapshot
 from .hierarchy import (
     ReleaseValues,
@@ -25,6 +25,7 @@ from .hierarchy import (
     secrets_path,
 )
 from .hubs import Hubs, hubs_of
+from .manifests import check_release
 from .releases import Release
 from .secrets import Redactor
 from .settings import Settings
@@ -35,15 +36,20 @@ from .values import Merged, canonical_sha256, diff, get_path
 STAGING, PROD = "staging", "prod"
 
 
-def target_from_settings(settings: Settings, redact=None) -> Target:
-    """The target TESS_TARGET names; `redact` scrubs secrets from what its tools print."""
+def target_class(settings: Settings) -> type:
+    """The class of the target TESS_TARGET names."""
     if settings.target == "aws":
         from .backends.aws.target import AwsTarget  # its boto3 only where it runs
 
-        return AwsTarget(settings, redact=redact)
+        return AwsTarget
     from .backends.local.target import LocalTarget
 
-    return LocalTarget(settings)
+    return LocalTarget
+
+
+def target_from_settings(settings: Settings, redact=None) -> Target:
+    """The target TESS_TARGET names; `redact` scrubs secrets from what its tools print."""
+    return target_class(settings)(settings, redact=redact)
 
 
 def branch_hubs(settings: Settings) -> Hubs:
@@ -132,6 +138,20 @@ class Platform:
         self.redact.add(merged.secret_values())
         self.target.url(release, merged)  # what the target needs of the values (a local port)
         return ReleaseValues(release, merged, hierarchy, image, pipeline)
+
+    def cluster_problems(self, tree: Tree, values: ReleaseValues) -> list[str]:
+        """The release as the pinned chart renders it: its objects valid Kubernetes objects of
+        the version infra/ pins, and all they need made by infra/ (manifests.check_release).
+        Only where releases are helm releases on that cluster (the aws target)."""
+        if not self.target.kubernetes:
+            return []
+        chart_dir = renderable(self.chart, self.settings.cache)
+        return [
+            self.redact(line)
+            for line in check_release(
+                chart_dir, tree.root / "infra", values.release, values.merged, self.redact
+            )
+        ]
 
     def desired(self, snapshot: Snapshot, env: str) -> dict[Release, str | None]:
         """The release_hash each release of `env` wants at this snapshot; None where it cannot

@@ -73,6 +73,7 @@ class Target(Protocol):
     name: str
     spawn_timeout: float  # seconds a check user's server may take to start
     kernel_timeout: float  # seconds the smoke test may take in a kernel
+    kubernetes: bool  # releases are helm releases on the cluster infra/ makes
 
     def ensure_cluster(self, tree_root: Path, approval: str | None, log) -> Provisioned:
         """The cluster as `tree_root/infra` describes it; `approval` (the run tag

@@ -20,7 +20,9 @@ import yaml
 from tess_platform.chart import JUPYTERHUB, chart_files
 
 ROOT = Path(__file__).resolve().parent.parent
-CHART_DIR = Path(os.environ.get("TESS_CHART_DIR") or ROOT.parent / "shared" / "z2jh")
+CHART_DIR = Path(  # the whole chart: helm template renders it
+    os.environ.get("TESS_CHART_DIR") or ROOT.parent / "shared" / "z2jh" / "chart" / "jupyterhub"
+)
 PLANTED = "planted-secret-4f1d9c2b7e"  # a secret that must never show anywhere
 
 # Built user environments, kept by content tag for every test and run (a virtualenv is a minute
@@ -135,13 +137,15 @@ class GitRepo:
 
 
 def make_repo(path: Path, ports: dict[str, dict[str, int]] | None = None) -> GitRepo:
-    """A repository with the checkout's hub_config/, a small image/, git-crypt initialised."""
+    """A repository with the checkout's hub_config/ and infra/, a small image/, git-crypt
+    initialised."""
     path.mkdir(parents=True)
     repo = GitRepo(path)
     repo.git("init", "-q", "-b", "main")
     repo.git("config", "user.email", "ops@tess.test")
     repo.git("config", "user.name", "TESS Ops")
     shutil.copytree(ROOT / "hub_config", path / "hub_config")
+    shutil.copytree(ROOT / "infra", path / "infra", ignore=shutil.ignore_patterns(".terraform*"))
     for name, text in TEST_IMAGE.items():
         repo.write(f"image/{name}", text)
     shutil.copy(ROOT / "image" / "postBuild", path / "image" / "postBuild")
@@ -193,6 +197,17 @@ def moto_url():
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def no_aws(monkeypatch, tmp_path) -> None:
+    """The aws target on a machine with nothing of AWS: no credentials, profile or role."""
+    for name in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to ask
+    monkeypatch.setenv("TESS_TARGET", "aws")
 
 
 @pytest.fixture
@@ -299,7 +314,8 @@ class Site:
         from tess_platform.platform import branch_hubs
         from tess_platform.settings import Settings
 
-        return assemble(branch_hubs(Settings.from_env(self.env)))
+        settings = Settings.from_env(self.env)
+        return assemble(branch_hubs(settings), settings)
 
     def run(self, job: str, tags: dict | None = None, **kw):
         return (

@@ -16,19 +16,13 @@ RELEASES = [Release(d, e) for e in ("staging", "prod") for d in ("tess-public", 
 
 
 @pytest.fixture
-def offline(repo, tess_env, tmp_path, monkeypatch) -> GitRepo:
+def offline(repo, tess_env, no_aws, tmp_path) -> GitRepo:
     """A pull request's checkout (a clone: its secrets files as git stores them, encrypted) on
     the aws target, with nothing of AWS on this machine."""
     for release in RELEASES:
         repo.write(f"hub_config/{release.deployment}/secrets/{release.env}.yaml", PLANTED_VALUES)
     repo.commit("secrets for every release")
     run("git", "clone", "-q", "-b", "staging", str(repo.path), str(tmp_path / "pr"))
-    for name in [k for k in os.environ if k.startswith("AWS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to ask
-    monkeypatch.setenv("TESS_TARGET", "aws")
     return GitRepo(tmp_path / "pr")
 
 

@@ -4,6 +4,7 @@ recording stand-in (no cluster answers here). Asserts exactly what each tool was
 
 import functools
 import json
+import shutil
 
 import boto3
 import pytest
@@ -61,7 +62,7 @@ def aws(repo, tess_env, tmp_path, moto_url, monkeypatch):
     registry = ecr.create_repository(repositoryName="tess-user-image")["repository"][
         "repositoryUri"
     ].rsplit("/", 1)[0]
-    (repo.path / "infra").mkdir(exist_ok=True)
+    shutil.rmtree(repo.path / "infra")  # the stand-in: terraform cannot install providers here
     repo.write("infra/main.tf", INFRA.format(region=REGION, registry=registry))
     repo.write("hub_config/tess-private/secrets/staging.yaml", SECRETS)
     sha = repo.commit("infra and secrets for the aws target")

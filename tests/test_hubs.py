@@ -11,6 +11,7 @@ from tess_dagster.sensors.staging import hub_news
 from tess_platform.hierarchy import WorkTree
 from tess_platform.hubs import Hubs, hubs_of
 from tess_platform.releases import Release
+from tess_platform.settings import Settings
 
 
 def parents(defs, key: str) -> set[str]:
@@ -26,7 +27,7 @@ def test_a_new_folder_is_a_hub_and_its_values_decide_what_it_needs(repo, tess_en
     assert hubs.names == ("collab", "tess-private", "tess-public", "workshop")
     assert hubs.problems == ()
 
-    defs = assemble(hubs)
+    defs = assemble(hubs, Settings.from_env())
     # persistent homes, read from the values, bring the EFS dependency; no name decides it
     assert parents(defs, "staging/workshop_staging_release") == {
         "staging/workshop_staging_values",

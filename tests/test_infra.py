@@ -12,8 +12,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
+
+from tess_platform.infra_config import InfraConfig, parse
 
 INFRA = Path(__file__).resolve().parent.parent / "infra"
 TF_FILES = sorted(INFRA.glob("*.tf"))
@@ -30,49 +31,21 @@ OUTPUTS = (
 FROM_ENVIRONMENT = {"admin_role_arn"}  # per account: TF_VAR_admin_role_arn, not in tfvars
 
 
-def _unquote(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        return text[1:-1]
-    return text
-
-
-def clean(value: Any) -> Any:
-    """python-hcl2 8.x output without its markers: block flags and comments dropped, keys and
-    string literals unquoted. Expressions stay as `${...}` strings."""
-    if isinstance(value, dict):
-        return {_unquote(k): clean(v) for k, v in value.items() if not k.startswith("__")}
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    if isinstance(value, str):
-        return _unquote(value)
-    return value
-
-
 @cache
-def parsed(path: Path) -> dict[str, Any]:
-    with path.open() as f:
-        return clean(hcl2.load(f))
+def config() -> InfraConfig:
+    return InfraConfig.read(INFRA)
 
 
 def top(kind: str) -> list[dict[str, Any]]:
-    """All top-level blocks of one kind (resource, variable, ...) across infra/*.tf."""
-    return [block for path in TF_FILES for block in parsed(path).get(kind, [])]
+    return config().top(kind)
 
 
 def labelled(kind: str) -> dict[str, dict[str, Any]]:
-    """Blocks with one label (variable, output): name -> body."""
-    return {name: body for block in top(kind) for name, body in block.items()}
+    return config().labelled(kind)
 
 
 def resources(kind: str = "resource") -> dict[tuple[str, str], dict[str, Any]]:
-    """Blocks with two labels (resource, data): (type, name) -> body."""
-    found = {}
-    for block in top(kind):
-        for rtype, named in block.items():
-            for name, body in named.items():
-                assert (rtype, name) not in found, f"{rtype}.{name} declared twice"
-                found[(rtype, name)] = body
-    return found
+    return config().resources(kind)
 
 
 def resource(rtype: str, name: str) -> dict[str, Any]:
@@ -82,7 +55,7 @@ def resource(rtype: str, name: str) -> dict[str, Any]:
 
 
 def of_type(rtype: str) -> dict[str, dict[str, Any]]:
-    return {name: body for (t, name), body in resources().items() if t == rtype}
+    return config().of_type(rtype)
 
 
 def block(body: dict[str, Any], name: str) -> dict[str, Any]:
@@ -97,16 +70,13 @@ def refs(expr: Any) -> str:
     return expr if isinstance(expr, str) else json.dumps(expr)
 
 
-@cache
 def tfvars() -> dict[str, Any]:
-    with (INFRA / "terraform.tfvars").open() as f:
-        return clean(hcl2.load(f))
+    return config().tfvars
 
 
 @pytest.mark.parametrize("path", TF_FILES + [INFRA / "terraform.tfvars"], ids=lambda p: p.name)
 def test_every_file_parses(path: Path) -> None:
-    with path.open() as f:
-        assert hcl2.load(f)
+    assert parse(path)
 
 
 def test_the_expected_files_exist() -> None:
@@ -247,32 +217,53 @@ def test_efs_homes() -> None:
     assert "aws:SecureTransport" in policy
 
 
-def test_efs_csi_driver_with_its_own_role() -> None:
-    addon = resource("aws_eks_addon", "efs_csi")
-    assert addon["addon_name"] == "aws-efs-csi-driver"
+@pytest.mark.parametrize(
+    "name, addon_name, policy",
+    [
+        ("efs_csi", "aws-efs-csi-driver", "AmazonEFSCSIDriverPolicy"),
+        ("ebs_csi", "aws-ebs-csi-driver", "AmazonEBSCSIDriverPolicy"),
+    ],
+)
+def test_csi_drivers_with_their_own_roles(name: str, addon_name: str, policy: str) -> None:
+    addon = resource("aws_eks_addon", name)
+    assert addon["addon_name"] == addon_name
     association = block(addon, "pod_identity_association")
-    assert association["role_arn"] == "${aws_iam_role.efs_csi.arn}"
-    assert "efs_csi" in association["service_account"]
-    role = resource("aws_iam_role", "efs_csi")
-    assert 'pod_identity_trust["efs_csi"]' in role["assume_role_policy"]
-    attachment = resource("aws_iam_role_policy_attachment", "efs_csi")
-    assert attachment["policy_arn"].endswith(":policy/service-role/AmazonEFSCSIDriverPolicy")
+    assert association["role_arn"] == f"${{aws_iam_role.{name}.arn}}"
+    assert name in association["service_account"]
+    role = resource("aws_iam_role", name)
+    assert f'pod_identity_trust["{name}"]' in role["assume_role_policy"]
+    attachment = resource("aws_iam_role_policy_attachment", name)
+    assert attachment["policy_arn"].endswith(f":policy/service-role/{policy}")
     # Pod Identity needs its agent on every node
     assert resource("aws_eks_addon", "pod_identity_agent")["addon_name"] == "eks-pod-identity-agent"
     assert "aws_eks_node_group.core" in refs(addon["depends_on"])  # the controller needs nodes
+
+
+def test_storage_class_of_the_hub_database() -> None:
+    """EKS 1.30+ makes no default class: the hub's sqlite claim names this one."""
+    sc = resource("kubernetes_storage_class_v1", "hub_db")
+    assert block(sc, "metadata")["name"] == "gp3"
+    assert sc["storage_provisioner"] == "ebs.csi.aws.com"
+    assert sc["reclaim_policy"] == "Retain"  # the hub database outlives its claim
+    assert sc["volume_binding_mode"] == "WaitForFirstConsumer"
+    assert sc["parameters"] == {"type": "gp3", "encrypted": "true"}
+    assert "aws_eks_addon.ebs_csi" in refs(sc["depends_on"])
+    values = (INFRA.parent / "hub_config" / "values.yaml").read_text()
+    assert "storageClassName: gp3" in values
 
 
 def test_pod_identity_trust_is_per_service_account() -> None:
     (local,) = [b for b in top("locals") if "pod_identities" in b]
     identities = local["pod_identities"]
     assert identities["efs_csi"]["service_account"] == "efs-csi-controller-sa"
+    assert identities["ebs_csi"]["service_account"] == "ebs-csi-controller-sa"
     assert identities["cluster_autoscaler"]["service_account"] == "cluster-autoscaler"
     trust = local["pod_identity_trust"]
     assert "pods.eks.amazonaws.com" in trust
     for key in ("kubernetes-namespace", "kubernetes-service-account", "eks-cluster-name"):
         assert f"aws:RequestTag/{key}" in trust
     # every role named by key exists in the map
-    text = json.dumps([parsed(p) for p in TF_FILES])
+    text = json.dumps(list(config().files.values()))
     for key in re.findall(r"local\.pod_identit(?:y_trust|ies)\[\\?\"(\w+)\\?\"\]", text):
         assert key in identities, key
 
@@ -354,7 +345,7 @@ def test_every_variable_is_declared_and_given() -> None:
 
 def test_every_reference_resolves() -> None:
     """What `terraform validate` would catch first, were its providers downloadable."""
-    text = json.dumps([parsed(p) for p in TF_FILES])
+    text = json.dumps(list(config().files.values()))
     variables = set(labelled("variable"))
     locals_ = {name for b in top("locals") for name in b}
     managed = {f"{t}.{n}" for t, n in resources()}

@@ -18,6 +18,7 @@ from dagster import (
 from tess_platform import health
 from tess_platform.chart import JUPYTERHUB
 from tess_platform.hubs import Hubs
+from tess_platform.manifests import CONTRACT_CHECK, CONTRACT_DESCRIPTION
 from tess_platform.releases import Release
 from tess_platform.targets import DeployError
 from tess_platform.values import ValuesError
@@ -31,16 +32,23 @@ def bullets(lines: list[str]) -> MetadataValue:
     return MetadataValue.md("\n".join(f"- {line}" for line in lines) or "none")
 
 
-def values_asset(release: Release) -> AssetsDefinition:
+def values_asset(release: Release, kubernetes: bool) -> AssetsDefinition:
+    """`kubernetes`: releases go to the cluster infra/ makes, so the values carry the blocking
+    cluster_contract check (a release that cannot run there never reaches helm)."""
     deps = [USER_IMAGE] + ([PROMOTION] if release.env == "prod" else [])
+    key = values_key(release)
+    contract = AssetCheckSpec(
+        CONTRACT_CHECK, asset=key, description=CONTRACT_DESCRIPTION, blocking=True
+    )
 
     @asset(
-        key=values_key(release),
+        key=key,
         group_name=release.env,
         deps=deps,
         code_version=JUPYTERHUB.label,
         description=f"The merged chart values of {release.name}, validated against the "
         f"{JUPYTERHUB.label} values schema; the user image pinned.",
+        check_specs=[contract] if kubernetes else None,
     )
     def _values(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
         snapshot = platform.snapshot(context)
@@ -48,10 +56,13 @@ def values_asset(release: Release) -> AssetsDefinition:
         try:
             tree = core.tree(snapshot)
             values = core.values(tree, release, core.image_ref(tree))
+            problems = core.cluster_problems(tree, values) if kubernetes else []
         except (ValuesError, RuntimeError) as e:
             raise platform.failure(
                 e, "Fix the file named above and merge again; nothing was deployed."
             ) from None
+        for problem in problems:
+            context.log.error(f"{release.name}: {problem}")
         for note in values.hierarchy.notes:
             context.log.info(note)
         masked = yaml.safe_dump(values.merged.masked(), sort_keys=True)
@@ -64,6 +75,20 @@ def values_asset(release: Release) -> AssetsDefinition:
                 "values": MetadataValue.md(f"```yaml\n{masked}```"),
             },
             data_version=DataVersion(values.sha256),
+            check_results=[
+                AssetCheckResult(
+                    check_name=CONTRACT_CHECK,
+                    passed=not problems,
+                    description=(
+                        f"{len(problems)} problem(s): fix them and merge again; nothing deployed"
+                        if problems
+                        else "valid objects; the cluster of infra/ holds them"
+                    ),
+                    metadata={"problems": bullets(problems)},
+                )
+            ]
+            if kubernetes
+            else [],
         )
 
     return _values
@@ -175,8 +200,10 @@ def release_checks(release: Release):
     return _run
 
 
-def release_assets(hubs: Hubs) -> list[AssetsDefinition]:
-    return [a for r in hubs.releases() for a in (values_asset(r), release_asset(r, hubs))]
+def release_assets(hubs: Hubs, kubernetes: bool) -> list[AssetsDefinition]:
+    return [
+        a for r in hubs.releases() for a in (values_asset(r, kubernetes), release_asset(r, hubs))
+    ]
 
 
 def release_checks_of(hubs: Hubs) -> list:

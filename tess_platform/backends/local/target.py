@@ -34,8 +34,9 @@ class LocalTarget:
     name = "local"
     spawn_timeout = 120.0  # a local process: seconds, unless the machine is loaded
     kernel_timeout = 120.0  # the smoke test imports the science stack from a cold disk
+    kubernetes = False  # hub processes on this machine
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, redact=None) -> None:  # its tools print no secret
         self.home = settings.local_home
         self.supervisor = Supervisor(self.home)
         self.user_envs = settings.user_envs or settings.cache / "user-envs"
