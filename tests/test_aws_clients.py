@@ -2,8 +2,12 @@
 
 import base64
 import json
+import os
 import stat
+import subprocess
 import tempfile
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -131,8 +135,51 @@ def test_the_kubeconfig_is_private_while_in_use_and_gone_after(session, aws, iso
     assert config["current-context"] == context["name"]
     (user,) = config["users"]
     assert context["context"] == {"cluster": cluster["name"], "user": user["name"]}
-    query = parse_qs(urlsplit(decode(user["user"]["token"])).query)
-    assert query["Action"] == ["GetCallerIdentity"]
+    assert list(user["user"]) == ["exec"]  # no token in the file: the plugin makes each one
+    assert "testing" not in yaml.safe_dump(config)  # nor any credential
+
+
+def run_plugin(plugin: dict, home: Path) -> subprocess.CompletedProcess:
+    """The credential plugin as client-go runs it: its command and args, the environment of
+    helm (a HOME of its own) with the plugin's env over it."""
+    env = {**os.environ, "HOME": str(home), **{e["name"]: e["value"] for e in plugin["env"]}}
+    return subprocess.run(
+        [plugin["command"], *plugin["args"]], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_credential_plugin_gives_a_fresh_token_each_time_helm_asks(session, aws, tmp_path):
+    with kubeconfig(session, CLUSTER, REGION, endpoint_url=aws["url"]) as path:
+        (user,) = yaml.safe_load(path.read_text())["users"]
+    plugin = user["user"]["exec"]
+    assert plugin["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert plugin["interactiveMode"] == "Never"
+    assert "testing" not in " ".join(plugin["args"])  # no secret on a command line
+    tokens = []
+    for _ in range(2):  # as client-go, once the first has expired
+        out = run_plugin(plugin, tmp_path)
+        assert out.returncode == 0, out.stderr
+        credential = json.loads(out.stdout)
+        assert credential["kind"] == "ExecCredential"
+        expires = datetime.fromisoformat(credential["status"]["expirationTimestamp"])
+        assert timedelta(minutes=13) < expires - datetime.now(UTC) <= timedelta(minutes=14)
+        query = parse_qs(urlsplit(decode(credential["status"]["token"])).query)
+        assert query["Action"] == ["GetCallerIdentity"]
+        assert "x-k8s-aws-id" in query["X-Amz-SignedHeaders"][0]
+        tokens.append(credential["status"]["token"])
+        time.sleep(1.1)  # a new signing time
+    assert tokens[0] != tokens[1]
+
+
+def test_the_credential_plugin_without_credentials_says_so(session, aws, tmp_path, monkeypatch):
+    with kubeconfig(session, CLUSTER, REGION, endpoint_url=aws["url"]) as path:
+        (user,) = yaml.safe_load(path.read_text())["users"]
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    out = run_plugin(user["user"]["exec"], tmp_path)
+    assert out.returncode == 1
+    assert "no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID)" in out.stderr
 
 
 def test_the_kubeconfig_is_removed_when_the_operation_fails(session, aws):

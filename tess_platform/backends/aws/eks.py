@@ -1,10 +1,13 @@
 """EKS credentials made per operation, as `aws eks get-token` makes them: a presigned STS
-GetCallerIdentity URL is the bearer token, written with the cluster's endpoint and CA into a
-temporary kubeconfig that is removed after use. Nothing global (~/.kube, ~/.aws) is written."""
+GetCallerIdentity URL is the bearer token, made by the credential plugin of a temporary
+kubeconfig (the cluster's endpoint and CA) that is removed after use. Nothing global (~/.kube,
+~/.aws) is written."""
 
 from __future__ import annotations
 
 import base64
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,9 +22,14 @@ from ...files import private_temp_file
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"  # binds the token to one cluster
 # what `aws eks get-token` presigns with; EKS itself accepts a token for 15 minutes from its
-# signing time, so one kubeconfig serves one operation, not a session
+# signing time (the credential plugin makes the next one)
 TOKEN_EXPIRES = 60
 UNREADY = {"CREATING", "DELETING", "FAILED"}
+EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"  # of the credential plugin
+AWS_FILES = {
+    "AWS_CONFIG_FILE": "~/.aws/config",
+    "AWS_SHARED_CREDENTIALS_FILE": "~/.aws/credentials",
+}
 
 
 class AwsError(RuntimeError):
@@ -106,9 +114,11 @@ def describe_cluster(
 def kubeconfig(
     session: boto3.Session, cluster_name: str, region: str, endpoint_url: str | None = None
 ) -> Iterator[Path]:
-    """A 0600 kubeconfig for one operation on the cluster, removed when the block ends."""
+    """A 0600 kubeconfig for one operation on the cluster, removed when the block ends. It
+    holds no token: its credential plugin (exec_credential) makes one whenever helm needs it,
+    so credentials outlast the 15 minutes of one token."""
     cluster = describe_cluster(session, cluster_name, region, endpoint_url)
-    token = eks_token(session, cluster_name, region, endpoint_url)
+    eks_token(session, cluster_name, region, endpoint_url)  # no credentials: say so now
     name = cluster.get("arn") or cluster_name
     config = {
         "apiVersion": "v1",
@@ -122,7 +132,7 @@ def kubeconfig(
                 },
             }
         ],
-        "users": [{"name": name, "user": {"token": token}}],
+        "users": [{"name": name, "user": {"exec": _plugin(cluster_name, region, endpoint_url)}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
         "current-context": name,
         "preferences": {},
@@ -130,3 +140,22 @@ def kubeconfig(
     text = yaml.safe_dump(config, sort_keys=False)
     with private_temp_file(text, prefix="tess-kubeconfig-", suffix=".yaml") as path:
         yield path
+
+
+def _plugin(cluster_name: str, region: str, endpoint_url: str | None) -> dict[str, Any]:
+    """The exec credential plugin: this Python, and where the AWS files are (helm runs with
+    a HOME of its own). Credentials come from the environment helm passes on, never from
+    the kubeconfig or the command line."""
+    args = ["-m", f"{__package__}.exec_credential", "--cluster", cluster_name, "--region", region]
+    env = [
+        {"name": name, "value": os.environ.get(name) or os.path.expanduser(default)}
+        for name, default in AWS_FILES.items()
+    ]
+    return {
+        "apiVersion": EXEC_API_VERSION,
+        "command": sys.executable,
+        "args": args + (["--endpoint-url", endpoint_url] if endpoint_url else []),
+        "env": env,
+        "interactiveMode": "Never",
+        "provideClusterInfo": False,
+    }
