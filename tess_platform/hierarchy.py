@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .backends.image import ImageRef
 from .chart import ChartFiles
@@ -18,7 +18,16 @@ from .git import Snapshot
 from .releases import Release
 from .schema import chart_values, validate
 from .secrets import SecretsError, decrypt, is_encrypted
-from .values import Layer, Merged, ValuesError, dotted, get_path, leaf_paths, set_path
+from .values import (
+    Layer,
+    Merged,
+    ValuesError,
+    dotted,
+    get_path,
+    has_path,
+    leaf_paths,
+    set_path,
+)
 from .yaml_loader import load_mapping
 
 CONFIG_DIR = "hub_config"
@@ -284,8 +293,48 @@ def host(release: Release, base: Merged) -> str:
     return domain if release.env == "prod" else f"staging.{domain}"
 
 
+ACCESS = ("custom", "tess", "access")
+AUTHENTICATOR = ("hub", "config", "JupyterHub", "authenticator_class")
+GITHUB = ("hub", "config", "GitHubOAuthenticator")
+# what custom.tess.access decides, and so no file may set beside it
+ACCESS_KEYS = ("allow_all", "allowed_organizations", "allowed_users", "allow_existing_users")
+
+
+def github_access(base: Merged) -> dict[str, Any]:
+    """Who may log in with GitHub, from the one setting `custom.tess.access.github`: `any`
+    (any GitHub user, the prototype's rule) or a list of organisations (their members)."""
+    access = get_path(base.values, ACCESS)
+    github = get_path(base.values, AUTHENTICATOR) == "github"
+    if access is None:
+        if github:
+            raise ValuesError(
+                f"{base.source_of(AUTHENTICATOR)}: {dotted(ACCESS)}: required with GitHub "
+                "login: `github: any` (any GitHub user) or `github: [ORGANISATION, ...]`"
+            )
+        return {}
+    where = f"{base.source_of(ACCESS)}: {dotted(ACCESS)}"
+    if not github:
+        raise ValuesError(
+            f"{where}: says who logs in with GitHub, but the hub's authenticator_class is "
+            f"{get_path(base.values, AUTHENTICATOR)!r}: set it to null there"
+        )
+    for key in ACCESS_KEYS:
+        if has_path(base.values, (*GITHUB, key)):
+            raise ValuesError(
+                f"{base.source_of((*GITHUB, key))}: {dotted((*GITHUB, key))}: who may log in "
+                f"is {dotted(ACCESS)} alone: remove this key"
+            )
+    rule = access.get("github") if isinstance(access, dict) else None
+    if rule == "any":
+        return {"allow_all": True}
+    if isinstance(rule, list) and rule and all(isinstance(o, str) and o for o in rule):
+        return {"allowed_organizations": rule, "scope": ["read:org"]}
+    raise ValuesError(f"{where}.github: `any` (any GitHub user) or a list of GitHub organisations")
+
+
 def pipeline_layer(release: Release, base: Merged, image: ImageRef) -> Layer:
-    """What the pipeline sets over the hierarchy: the image it built, and the host."""
+    """What the pipeline sets over the hierarchy: the image it built, the host, and who may
+    log in (custom.tess.access)."""
     hostname = host(release, base)
     values: dict = {
         "custom": {"tess": {"host": hostname}},
@@ -293,7 +342,9 @@ def pipeline_layer(release: Release, base: Merged, image: ImageRef) -> Layer:
         "singleuser": {"image": {"name": image.repository, "tag": image.tag}},
     }
     if image.digest:  # pinned by digest: the chart's name:tag cannot say name@sha256:...
-        values["hub"] = {"config": {"KubeSpawner": {"image": image.ref}}}
+        set_path(values, ("hub", "config", "KubeSpawner", "image"), image.ref)
+    if access := github_access(base):
+        set_path(values, GITHUB, access)
     return Layer("pipeline", values)
 
 
