@@ -55,14 +55,18 @@ def hub_healthy(endpoint: Endpoint) -> CheckResult:
 
 
 def server_checks(
-    endpoint: Endpoint, code: str | None, spawn_timeout: float, kernel_timeout: float
+    endpoint: Endpoint,
+    code: str | None,
+    spawn_timeout: float,
+    kernel_timeout: float,
+    spawn_tries: int = 1,
 ) -> dict[str, CheckResult]:
     """server_spawns and kernel_runs, in one check server (a spawn costs seconds, and the two
     checks on one user would race): the server starts, answers its API, a kernel runs `code`
     (the repository's smoke test; None: kernel_runs is the caller's) and the server stops."""
     results: dict[str, CheckResult] = {}
     try:
-        with _check_server(endpoint, spawn_timeout) as (server_url, spawn_s):
+        with _check_server(endpoint, spawn_timeout, spawn_tries) as (server_url, spawn_s):
             status = requests.get(
                 f"{server_url}api/status", headers=_auth(endpoint), timeout=HTTP_TIMEOUT
             )
@@ -101,30 +105,50 @@ def _kernel_runs(server_url: str, endpoint: Endpoint, code: str, timeout: float)
 
 
 @contextlib.contextmanager
-def _check_server(endpoint: Endpoint, timeout: float) -> Iterator[tuple[str, float]]:
-    """The check user's server, started: its URL and how long it took. Stopped after, also
-    when the check fails half way: no check server is left running."""
-    started = time.monotonic()
+def _check_server(endpoint: Endpoint, timeout: float, tries: int) -> Iterator[tuple[str, float]]:
+    """The check user's server, started: its URL and how long its last try took. A server not
+    ready in `timeout` is stopped and started again, `tries` times in all (a cold node and an
+    image pull can outlast one try). Stopped after, also when the check fails half way: no
+    check server is left running."""
     if _api(endpoint, "GET", f"users/{CHECK_USER}").status_code == 404:
         _expect(_api(endpoint, "POST", f"users/{CHECK_USER}"), (201,), "create the check user")
-    _expect(
-        _api(endpoint, "POST", f"users/{CHECK_USER}/server"),
-        (201, 202, 400),
-        "start the check user's server",
-    )
     try:
-        server = _wait(endpoint, lambda s: s is not None and s.get("ready"), timeout, started)
-        if server is _PENDING:
-            raise _Failed(f"{CHECK_USER}'s server was not ready in {timeout:.0f} s")
+        for attempt in range(1, tries + 1):
+            started = time.monotonic()
+            _expect(
+                _api(endpoint, "POST", f"users/{CHECK_USER}/server"),
+                (201, 202, 400),
+                "start the check user's server",
+            )
+            server = _wait(endpoint, lambda s: s is not None and s.get("ready"), timeout, started)
+            if server is not _PENDING:
+                break
+            if attempt < tries:
+                _stop(endpoint, patience=timeout + 60)
+        else:
+            tried = f" ({tries} tries)" if tries > 1 else ""
+            raise _Failed(f"{CHECK_USER}'s server was not ready in {timeout:.0f} s{tried}")
         yield f"{endpoint.url.rstrip('/')}{server['url']}", time.monotonic() - started
     finally:
-        _expect(
-            _api(endpoint, "DELETE", f"users/{CHECK_USER}/server"),
-            (202, 204, 400),
-            "stop the check user's server",
-        )
-    if _wait(endpoint, lambda s: s is None, 60, time.monotonic()) is _PENDING:
-        raise _Failed(f"the server of {CHECK_USER} did not stop in 60 s")
+        _stop(endpoint, patience=timeout + 60)
+
+
+def _stop(endpoint: Endpoint, patience: float = 60) -> None:
+    """Stop the check user's server and wait until it is gone. A spawn still pending is waited
+    for (the hub refuses to stop it meanwhile), so `patience` covers what is left of it."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        server = _server(endpoint)
+        if server is None:
+            return
+        if not server.get("pending"):  # ready, or failed: stop it; pending stop: wait
+            _expect(
+                _api(endpoint, "DELETE", f"users/{CHECK_USER}/server"),
+                (202, 204, 400),
+                "stop the check user's server",
+            )
+        time.sleep(0.25)
+    raise _Failed(f"the server of {CHECK_USER} did not stop in {patience:.0f} s")
 
 
 def _reason(endpoint: Endpoint, error: Exception) -> str:
@@ -145,13 +169,17 @@ def _expect(response: requests.Response, codes: tuple[int, ...], what: str) -> N
 _PENDING = object()
 
 
+def _server(endpoint: Endpoint) -> dict[str, Any] | None:
+    """The check user's default server as the hub describes it (ready, pending, url)."""
+    response = _api(endpoint, "GET", f"users/{CHECK_USER}")
+    _expect(response, (200,), "read the check user")
+    return response.json().get("servers", {}).get("")
+
+
 def _wait(endpoint: Endpoint, done, timeout: float, since: float):
     """Poll the check user's default server until `done(server)`; the server, or _PENDING."""
     while time.monotonic() - since < timeout:
-        response = _api(endpoint, "GET", f"users/{CHECK_USER}")
-        _expect(response, (200,), "read the check user")
-        user = response.json()
-        server = user.get("servers", {}).get("")
+        server = _server(endpoint)
         if done(server):
             return server
         time.sleep(0.25)

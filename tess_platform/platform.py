@@ -293,8 +293,9 @@ class Platform:
         smoke = smoke_at or deployed
         smoke_test = self.tree(smoke).root / health.SMOKE_TEST
         code = smoke_test.read_text() if "kernel_runs" in names and smoke_test.is_file() else None
+        target = self.target
         results |= health.server_checks(
-            endpoint, code, self.target.spawn_timeout, self.target.kernel_timeout
+            endpoint, code, target.spawn_timeout, target.kernel_timeout, target.spawn_tries
         )
         if code is not None:
             results["kernel_runs"].details["smoke_test_sha"] = smoke.sha

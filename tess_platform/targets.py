@@ -71,7 +71,8 @@ def serves_another_release(
 
 class Target(Protocol):
     name: str
-    spawn_timeout: float  # seconds a check user's server may take to start
+    spawn_timeout: float  # seconds a check user's server may take to start, each try
+    spawn_tries: int  # tries before server_spawns fails (a cold node may outlast one)
     kernel_timeout: float  # seconds the smoke test may take in a kernel
     kubernetes: bool  # releases are helm releases on the cluster infra/ makes
 

@@ -177,3 +177,28 @@ def test_a_kernel_past_the_memory_limit_is_killed_and_its_server_lives_on(repo, 
     assert server.is_running()  # the kernel was the one past the limit
     headers = {"Authorization": f"token {endpoint.api_token}"}
     assert requests.get(f"{url}api/status", headers=headers, timeout=30).ok
+
+
+def test_a_check_server_not_ready_in_time_is_stopped_and_tried_again(repo, tess_env):
+    """As on the aws target, where a cold node and an image pull can outlast one try: a server
+    not ready in time is stopped (its pending spawn waited for) and started again; after the
+    last try the check fails, saying how many, and no check server is left running."""
+    from tess_platform import health
+
+    platform = Platform()
+    deploy(platform, repo.commit("first"))
+    endpoint = platform.endpoint(RELEASE)
+    found = health.server_checks(
+        endpoint, None, spawn_timeout=0.2, kernel_timeout=10, spawn_tries=2
+    )
+    assert (
+        found["server_spawns"].description == "tess-check's server was not ready in 0 s (2 tries)"
+    )
+    hub_log = platform.target.supervisor.release_dir(NAME) / "revisions" / "1" / "hub.log"
+    assert hub_log.read_text().count("User tess-check took") == 2  # each try's spawn finished
+    assert hub_api(endpoint, "GET", "users/tess-check").json()["servers"] == {}
+    assert platform.target.supervisor.status(NAME).user_servers == 0
+
+    target = platform.target  # the local target: one try of its timeout serves
+    found = health.server_checks(endpoint, None, target.spawn_timeout, 10, target.spawn_tries)
+    assert found["server_spawns"].passed, found["server_spawns"].description

@@ -33,6 +33,7 @@ IMAGE_REPOSITORY = "tess-user-image"
 class LocalTarget:
     name = "local"
     spawn_timeout = 120.0  # a local process: seconds, unless the machine is loaded
+    spawn_tries = 1  # a local spawn that is not ready in time is broken: say so
     kernel_timeout = 120.0  # the smoke test imports the science stack from a cold disk
     kubernetes = False  # hub processes on this machine
 
