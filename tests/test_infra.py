@@ -386,3 +386,17 @@ def test_terraform_fmt_is_clean(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_terraform_validate_says_where_it_cannot_run() -> None:
+    """.ci/terraform-validate installs the providers, so it runs where the registry answers;
+    elsewhere it says so with its own exit code, and writes nothing."""
+    out = subprocess.run(
+        ["bash", str(INFRA.parent / ".ci" / "terraform-validate")],
+        env={**os.environ, "TESS_TF_REGISTRY": "http://127.0.0.1:9"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 3
+    assert "the provider registry (http://127.0.0.1:9) does not answer here" in out.stderr
