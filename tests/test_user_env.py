@@ -73,6 +73,8 @@ def test_an_image_change_is_built_while_the_old_revision_serves(repo, tess_env):
 
     repo.write("image/requirements.txt", TEST_IMAGE["requirements.txt"] + "cowsay==6.1\n")
     snapshot = platform.repo.snapshot(repo.commit("cowsay for everyone"))
+    # the environments cache outlives a run (a CI machine's /tmp may keep it): start this one cold
+    shutil.rmtree(ENVS / platform.image_ref(platform.tree(snapshot)).tag, ignore_errors=True)
     log: list[str] = []
     image, meta = platform.target.ensure_image(snapshot, log.append)
     assert meta["user_environment"] == str(ENVS / image.tag) != before.strip()
