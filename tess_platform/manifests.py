@@ -71,17 +71,22 @@ def _without_value(error: Exception) -> str:
     return clipped(message.split(" is ", 1)[-1] if " is " in message else message)
 
 
-def check_release(
-    chart_dir: Path, infra_dir: Path, release: Release, values: Merged, redact
-) -> list[str]:
-    """Rendered, valid objects, and the contract with the cluster of `infra_dir`: every
-    problem, one line each, naming the object and what is missing."""
+def read_cluster(infra_dir: Path) -> Cluster:
+    """The cluster `infra_dir` makes, as the contract needs it."""
     try:
         cluster = Cluster.of(InfraConfig.read(infra_dir))
     except InfraError as e:
         raise ManifestError(str(e)) from None
     if not cluster.kubernetes_version:
         raise ManifestError("infra/: kubernetes_version has no value in terraform.tfvars")
+    return cluster
+
+
+def check_release(
+    chart_dir: Path, cluster: Cluster, release: Release, values: Merged, redact
+) -> list[str]:
+    """Rendered, valid objects, and the contract with `cluster`: every problem, one line
+    each, naming the object and what is missing."""
     objects = render(chart_dir, release, values, redact)
     return [
         *schema_problems(objects, cluster.kubernetes_version),

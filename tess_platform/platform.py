@@ -14,6 +14,7 @@ from pathlib import Path
 from . import health
 from .backends.image import ImageRef
 from .chart import JUPYTERHUB, ChartFiles, chart_files, renderable
+from .cluster_contract import Cluster
 from .git import GitError, Repo, Snapshot
 from .hierarchy import (
     ReleaseValues,
@@ -25,7 +26,7 @@ from .hierarchy import (
     secrets_path,
 )
 from .hubs import Hubs, hubs_of
-from .manifests import check_release
+from .manifests import check_release, read_cluster
 from .releases import Release
 from .secrets import Redactor
 from .settings import Settings
@@ -87,6 +88,8 @@ class Platform:
         self.target = target or target_from_settings(self.settings, self.redact)
         self.repo = Repo(self.settings.repo, self.settings.cache)
         self._images: dict[Path, ImageRef] = {}
+        # a Platform serves one command, step or tick: a tree's infra/ is read once in it
+        self._clusters: dict[Path, Cluster] = {}
 
     @cached_property
     def chart(self) -> ChartFiles:
@@ -145,11 +148,13 @@ class Platform:
         Only where releases are helm releases on that cluster (the aws target)."""
         if not self.target.kubernetes:
             return []
+        if tree.root not in self._clusters:
+            self._clusters[tree.root] = read_cluster(tree.root / "infra")
         chart_dir = renderable(self.chart, self.settings.cache)
         return [
             self.redact(line)
             for line in check_release(
-                chart_dir, tree.root / "infra", values.release, values.merged, self.redact
+                chart_dir, self._clusters[tree.root], values.release, values.merged, self.redact
             )
         ]
 

@@ -199,6 +199,19 @@ def moto_url():
     server.stop()
 
 
+# a value the chart schema refuses, and how `validate` names it
+UID_NOT_AN_INTEGER = (
+    "FAIL tess-private-prod: tess-private-prod: the values do not pass the chart schema:"
+    "\n  hub_config/tess-private/prod.yaml: singleuser.uid: must be of type integer or null"
+)
+
+
+def break_uid(repo: GitRepo) -> None:
+    repo.edit_yaml(
+        "hub_config/tess-private/prod.yaml", lambda d: d.update(singleuser={"uid": "jovyan"})
+    )
+
+
 @pytest.fixture
 def no_aws(monkeypatch, tmp_path) -> None:
     """The aws target on a machine with nothing of AWS: no credentials, profile or role."""

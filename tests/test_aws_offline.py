@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from conftest import PLANTED, PLANTED_VALUES, GitRepo, cli, run
+from conftest import PLANTED, PLANTED_VALUES, UID_NOT_AN_INTEGER, GitRepo, break_uid, cli, run
 
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -47,15 +47,10 @@ def test_validate_checks_every_aws_release_and_names_what_it_cannot_know(offline
 
 
 def test_validate_offline_still_fails_what_the_tree_gets_wrong(offline):
-    offline.edit_yaml(
-        "hub_config/tess-private/prod.yaml", lambda d: d.update(singleuser={"uid": "jovyan"})
-    )
+    break_uid(offline)
     out = cli("validate", cwd=offline.path)
     assert out.returncode == 1
-    assert (
-        "FAIL tess-private-prod: tess-private-prod: the values do not pass the chart schema:"
-        "\n  hub_config/tess-private/prod.yaml: singleuser.uid: must be of type integer or null"
-    ) in out.stdout
+    assert UID_NOT_AN_INTEGER in out.stdout
     assert out.stdout.count("FAIL") == 1
 
 

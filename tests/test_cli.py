@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import requests
-from conftest import cli, deploy
+from conftest import UID_NOT_AN_INTEGER, break_uid, cli, deploy
 
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -26,16 +26,10 @@ def test_validate_passes_the_shipped_config(repo, tess_env):
 
 
 def test_validate_fails_naming_file_and_key(repo, tess_env):
-    repo.edit_yaml(
-        "hub_config/tess-private/prod.yaml", lambda d: d.update(singleuser={"uid": "jovyan"})
-    )
+    break_uid(repo)
     out = cli("validate", cwd=repo.path)
     assert out.returncode == 1
-    assert (
-        "FAIL tess-private-prod: tess-private-prod: the values do not pass the chart schema:"
-        "\n  hub_config/tess-private/prod.yaml: singleuser.uid: must be of type "
-        "integer or null"
-    ) in out.stdout
+    assert UID_NOT_AN_INTEGER in out.stdout
     assert out.stdout.count("FAIL") == 1
 
 
