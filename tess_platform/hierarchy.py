@@ -245,7 +245,8 @@ def _secrets_layer(
             if required:
                 raise SecretsError(
                     f"{relpath}: still encrypted and TESS_GIT_CRYPT_KEY is not set. Set it to "
-                    "the base64 of `git-crypt export-key` for this repository"
+                    "the base64 of `git-crypt export-key` for this repository, or set "
+                    "TESS_GIT_CRYPT_KEY_SECRET to the Secrets Manager secret that holds it"
                 )
             return None, (
                 f"{relpath}: encrypted and no TESS_GIT_CRYPT_KEY; the local target uses "

@@ -92,6 +92,24 @@ class Platform:
         self._clusters: dict[Path, Cluster] = {}
 
     @cached_property
+    def git_crypt_key(self) -> str | None:
+        """The repository's git-crypt key: TESS_GIT_CRYPT_KEY, else the Secrets Manager secret
+        TESS_GIT_CRYPT_KEY_SECRET names (production), read once by this process."""
+        key = self.settings.git_crypt_key
+        if key is None and (secret_id := self.settings.git_crypt_key_secret):
+            import boto3
+
+            from .backends.aws.secrets_manager import read_git_crypt_key
+
+            session = boto3.Session(region_name=self.settings.aws_region)
+            key = read_git_crypt_key(
+                session, secret_id, self.settings.aws_region, self.settings.aws_endpoint_url
+            )
+        if key is not None:
+            self.redact.add([key])
+        return key
+
+    @cached_property
     def chart(self) -> ChartFiles:
         return chart_files(JUPYTERHUB, self.settings.chart_dir, self.settings.cache)
 
@@ -128,7 +146,7 @@ class Platform:
             tree,
             release,
             target=self.target.name,
-            git_crypt_key=self.settings.git_crypt_key,
+            git_crypt_key=self.git_crypt_key,
             target_secrets=self.target.target_secrets(release),
             offline=offline,
         )

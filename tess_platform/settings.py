@@ -32,6 +32,9 @@ class Settings:
     deploy_concurrency: int = 4  # steps of one run at once: hubs deployed side by side
     user_envs: Path | None = None  # the local target's built user environments (else in cache)
     user_python: str | None = None  # the interpreter they are built from (else the system's)
+    # production: the AWS Secrets Manager secret that holds the git-crypt key (its name or ARN),
+    # read when no TESS_GIT_CRYPT_KEY is given, so that no pod environment carries the key
+    git_crypt_key_secret: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -56,6 +59,7 @@ class Settings:
             deploy_concurrency=_positive(env, "TESS_DEPLOY_CONCURRENCY", 4),
             user_envs=Path(env["TESS_USER_ENVS"]).resolve() if env.get("TESS_USER_ENVS") else None,
             user_python=env.get("TESS_USER_PYTHON") or None,
+            git_crypt_key_secret=env.get("TESS_GIT_CRYPT_KEY_SECRET") or None,
         )
 
 

@@ -199,6 +199,51 @@ def moto_url():
     server.stop()
 
 
+def postgres_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed: run `bash .ci/setup`")
+    return found[-1].parent
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory) -> str:
+    """A real PostgreSQL server of the module's own on 127.0.0.1, any password accepted (trust);
+    its URL without a password. Run as the `postgres` user when the tests run as root (the
+    server refuses root)."""
+    data = passable(tmp_path_factory.mktemp("postgres")) / "data"
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        data.parent.chmod(0o777)
+    pg, port = postgres_bin(), free_port()
+    run(*as_user, str(pg / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust")
+    run(
+        *as_user,
+        str(pg / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(data / "server.log"),
+        "-o",
+        f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+        "-w",
+        "start",
+    )
+    run(
+        *as_user,
+        str(pg / "createdb"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-U",
+        "postgres",
+        "dagster",
+    )
+    yield f"postgresql://postgres@127.0.0.1:{port}/dagster"
+    run(*as_user, str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+
+
 # a value the chart schema refuses, and how `validate` names it
 UID_NOT_AN_INTEGER = (
     "FAIL tess-private-prod: tess-private-prod: the values do not pass the chart schema:"

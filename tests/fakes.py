@@ -156,3 +156,51 @@ class FakeHelm:
     def tail(self, *args: str) -> list[str]:
         """The arguments every call ends with."""
         return [*args, "--kubeconfig", str(self.kubeconfig)]
+
+
+class KubeApi:
+    """A stand-in for a cluster's Kubernetes API on 127.0.0.1: accepts each object created and
+    records the exact request (method, path, body); no cluster answers here."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[dict] = []
+        recorded = self.requests
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                recorded.append({"method": "POST", "path": self.path, "body": body})
+                answer = json.dumps(body).encode()
+                self.send_response(201)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kubeconfig(self, path: Path) -> Path:
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+                    "users": [{"name": "fake", "user": {"token": "not-a-real-token"}}],
+                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+                    "current-context": "fake",
+                }
+            )
+        )
+        return path
+
+    def stop(self) -> None:
+        self.server.shutdown()

@@ -2,8 +2,10 @@
 module standing in for infra/, AWS APIs from moto's server on 127.0.0.1, and helm through a
 recording stand-in (no cluster answers here). Asserts exactly what each tool was asked."""
 
+import base64
 import functools
 import json
+import os
 import shutil
 
 import boto3
@@ -13,6 +15,7 @@ from conftest import PLANTED, export_key
 from fakes import FakeHelm
 
 from tess_platform.backends.aws import target as aws_target
+from tess_platform.backends.aws.eks import AwsError
 from tess_platform.backends.image import ImageError, render
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -210,6 +213,29 @@ def test_without_infra_outputs_a_deploy_says_what_to_do(aws):
         aws.platform.target.image_ref(aws.snapshot.root)
     # the sensor's view: unknown, so the first run is requested and provisions the infra
     assert set(aws.platform.desired(aws.snapshot, "staging").values()) == {None}
+
+
+def test_production_reads_the_git_crypt_key_from_secrets_manager(aws, monkeypatch, moto_url):
+    key = base64.b64decode(os.environ["TESS_GIT_CRYPT_KEY"])
+    monkeypatch.delenv("TESS_GIT_CRYPT_KEY")
+    monkeypatch.setenv("TESS_GIT_CRYPT_KEY_SECRET", "tess-platform/git-crypt-key")
+    secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto_url)
+    secrets.create_secret(Name="tess-platform/git-crypt-key", SecretBinary=key)
+
+    platform = Platform()
+    values = platform.values(platform.tree(aws.snapshot), PRIVATE, None)
+    client = values.merged.values["hub"]["config"]["GitHubOAuthenticator"]
+    assert client["client_secret"] == PLANTED  # decrypted with the key from Secrets Manager
+    encoded = base64.b64encode(key).decode()
+    assert encoded not in os.environ.values() and platform.redact(encoded) == "***"
+
+    monkeypatch.setenv("TESS_GIT_CRYPT_KEY_SECRET", "tess-platform/no-such-secret")
+    with pytest.raises(AwsError) as refused:
+        Platform().values(platform.tree(aws.snapshot), PRIVATE, None)
+    assert str(refused.value).startswith(
+        "the git-crypt key in Secrets Manager secret 'tess-platform/no-such-secret' "
+        "(TESS_GIT_CRYPT_KEY_SECRET): ResourceNotFoundException"
+    )
 
 
 def test_the_s3_lock_makes_a_second_deploy_wait(moto_url, monkeypatch):
