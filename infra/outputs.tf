@@ -48,3 +48,16 @@ output "node_groups" {
     }
   }
 }
+
+output "control_plane" {
+  description = "What the Dagster chart's values are made from (tess-platform control-plane values)."
+  value = {
+    image_repository     = aws_ecr_repository.control_plane.repository_url
+    db_host              = aws_db_instance.dagster.address
+    db_port              = aws_db_instance.dagster.port
+    db_name              = aws_db_instance.dagster.db_name
+    db_user              = aws_db_instance.dagster.username
+    logs_bucket          = aws_s3_bucket.dagster_logs.bucket
+    git_crypt_key_secret = aws_secretsmanager_secret.git_crypt_key.name
+  }
+}

@@ -56,6 +56,7 @@ locals {
     efs_csi            = { namespace = "kube-system", service_account = "efs-csi-controller-sa" }
     ebs_csi            = { namespace = "kube-system", service_account = "ebs-csi-controller-sa" }
     cluster_autoscaler = { namespace = "kube-system", service_account = "cluster-autoscaler" }
+    deployer           = { namespace = "dagster", service_account = "tess-deployer" }
   }
 
   # Each role trusts Pod Identity only for its own service account in this cluster: the

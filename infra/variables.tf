@@ -156,3 +156,23 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "state_bucket" {
+  description = <<-EOT
+    S3 bucket of this state and of the deploy locks (TESS_STATE_BUCKET): the deployer role
+    may use it. Given per account; the pipeline passes it as TF_VAR_state_bucket.
+  EOT
+  type        = string
+}
+
+variable "dagster_db_instance_class" {
+  description = "RDS instance class of the Dagster control plane's Postgres."
+  type        = string
+  default     = "db.t4g.micro"
+}
+
+variable "dagster_db_engine_version" {
+  description = "Postgres major version of the Dagster control plane's database."
+  type        = string
+  default     = "16"
+}

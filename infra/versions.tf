@@ -1,5 +1,6 @@
 # Terraform for the aws target: the EKS cluster the hubs run on, its node groups, EFS homes,
-# the ECR repository of the user image and the cluster-autoscaler.
+# the ECR repository of the user image, the cluster-autoscaler and what the Dagster control
+# plane needs (dagster.tf).
 #
 # State lives in S3 with S3-native locking. The bucket, key and region are not written here
 # (they differ per account) but given at init, as the pipeline does:
@@ -23,6 +24,10 @@ terraform {
     helm = {
       source  = "hashicorp/helm"
       version = "~> 3.0"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.7"
     }
   }
 

@@ -14,6 +14,16 @@ import yaml
 from .backends.image import ImageError
 from .backends.local.supervisor import SupervisorError
 from .chart import ChartError
+from .control_plane import (
+    CHART,
+    CHART_REPO,
+    CHART_VERSION,
+    NAMESPACE,
+    RELEASE,
+    ControlPlane,
+    ControlPlaneError,
+    read_outputs,
+)
 from .dagster_dev import DagsterDev, DagsterDevError
 from .git import GitError
 from .hierarchy import CONFIG_DIR, Tree, WorkTree
@@ -31,6 +41,7 @@ from .verification import summary
 
 USER_ERRORS = (
     ValuesError,
+    ControlPlaneError,
     SecretsError,
     GitError,
     ChartError,
@@ -241,6 +252,24 @@ def cmd_secrets(platform: Platform, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_control_plane(platform: Platform, args: argparse.Namespace) -> int:
+    settings = platform.settings
+    if not settings.state_bucket:
+        raise ControlPlaneError(
+            "TESS_STATE_BUCKET is not set: the bucket of infra/'s state, which the control "
+            "plane keeps using"
+        )
+    outputs = read_outputs(Path(args.outputs))
+    plane = ControlPlane.of(outputs, args.image_tag, settings.state_bucket, settings.repo)
+    print(
+        f"# values of the Dagster chart {CHART_VERSION} ({CHART_REPO}); install with\n"
+        f"#   helm upgrade --install {RELEASE} {CHART} --repo {CHART_REPO} --version "
+        f"{CHART_VERSION} -n {NAMESPACE} -f THIS_FILE"
+    )
+    sys.stdout.write(yaml.safe_dump(plane.chart_values(), sort_keys=False))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tess-platform", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -282,6 +311,17 @@ def parser() -> argparse.ArgumentParser:
     promote.add_argument("--no-wait", action="store_true", help="return once it is launched")
     promote.add_argument("--dagster-port", type=int, default=3000)
     promote.set_defaults(func=cmd_promote)
+    control = sub.add_parser(
+        "control-plane", help="the Dagster chart's values for the control plane in the cluster"
+    )
+    control.add_argument("action", choices=["values"])
+    control.add_argument(
+        "--outputs", required=True, help="`terraform -chdir=infra output -json` saved to a file"
+    )
+    control.add_argument(
+        "--image-tag", required=True, help="tag of the tess-platform image pushed to ECR"
+    )
+    control.set_defaults(func=cmd_control_plane)
     return p
 
 

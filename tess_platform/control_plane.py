@@ -11,12 +11,15 @@ K8sRunLauncher) is said here, once, for both the chart values and the instance t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .backends.terraform import output_values
 
 LOCAL_INSTANCE = Path(__file__).resolve().parent.parent / "dagster.yaml"
 CHART = "dagster"
@@ -238,6 +241,19 @@ class ControlPlane:
                 ],
             },
         }
+
+
+def read_outputs(path: Path) -> dict[str, Any]:
+    """Outputs as `terraform -chdir=infra output -json > PATH` wrote them."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ControlPlaneError(
+            f"{path}: not the JSON of `terraform -chdir=infra output -json` ({e})"
+        ) from None
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ControlPlaneError(f"{path}: not the JSON of `terraform -chdir=infra output -json`")
+    return output_values(raw)
 
 
 def shared_settings(path: Path = LOCAL_INSTANCE) -> dict[str, Any]:

@@ -11,10 +11,11 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 import yaml
-from conftest import ROOT, postgres_bin
+from conftest import ROOT, cli, postgres_bin
 from fakes import KubeApi
 
 from tess_platform.control_plane import (
+    CHART_VERSION,
     RUN_RESOURCES,
     SAFE_TO_EVICT,
     SERVICE_ACCOUNT,
@@ -196,3 +197,35 @@ def test_without_the_control_plane_outputs_it_says_to_apply_infra_first():
         ControlPlane.of({"region": "us-east-1"}, "a1b2c3d", "tess-state", REPO_URL)
     with pytest.raises(ControlPlaneError, match="control_plane lacks logs_bucket"):
         plane(logs_bucket="")
+
+
+def test_the_cli_prints_the_chart_values_from_the_infra_outputs(tmp_path, monkeypatch):
+    monkeypatch.setenv("TESS_REPO", REPO_URL)
+    monkeypatch.setenv("TESS_STATE_BUCKET", "tess-state")
+    saved = tmp_path / "outputs.json"  # as `terraform -chdir=infra output -json` writes it
+    saved.write_text(
+        json.dumps({k: {"sensitive": False, "type": "x", "value": v} for k, v in OUTPUTS.items()})
+    )
+    out = cli("control-plane", "values", "--outputs", str(saved), "--image-tag", "a1b2c3d")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1] == (
+        "#   helm upgrade --install dagster dagster --repo https://dagster-io.github.io/helm "
+        "--version 1.13.27 -n dagster -f THIS_FILE"
+    )
+    assert yaml.safe_load(out.stdout) == plane().chart_values()
+
+    saved.write_text(saved.read_text()[:40])  # a file cut short
+    out = cli("control-plane", "values", "--outputs", str(saved), "--image-tag", "a1b2c3d")
+    assert out.returncode == 1
+    assert out.stderr.startswith(
+        f"tess-platform: {saved}: not the JSON of `terraform -chdir=infra output -json`"
+    )
+    monkeypatch.delenv("TESS_STATE_BUCKET")
+    out = cli("control-plane", "values", "--outputs", str(saved), "--image-tag", "a1b2c3d")
+    assert "TESS_STATE_BUCKET is not set" in out.stderr
+
+
+def test_the_chart_matches_the_pinned_dagster():
+    from importlib.metadata import version
+
+    assert version("dagster") == CHART_VERSION

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tess_platform import control_plane
+from tess_platform.backends.terraform import STATEFUL_TYPES
 from tess_platform.infra_config import InfraConfig, parse
 
 INFRA = Path(__file__).resolve().parent.parent / "infra"
@@ -28,7 +30,7 @@ OUTPUTS = (
     "ecr_repository_url",
     "node_groups",
 )
-FROM_ENVIRONMENT = {"admin_role_arn"}  # per account: TF_VAR_admin_role_arn, not in tfvars
+FROM_ENVIRONMENT = {"admin_role_arn", "state_bucket"}  # per account (TF_VAR_*), not in tfvars
 
 
 @cache
@@ -83,7 +85,7 @@ def test_the_expected_files_exist() -> None:
     names = {p.name for p in TF_FILES}
     for name in ("versions.tf", "variables.tf", "vpc.tf", "eks.tf", "efs.tf", "autoscaler.tf"):
         assert name in names
-    assert {"ecr.tf", "outputs.tf"} <= names
+    assert {"ecr.tf", "outputs.tf", "dagster.tf"} <= names
 
 
 def test_state_in_s3_with_locking_and_pinned_providers() -> None:
@@ -266,6 +268,52 @@ def test_pod_identity_trust_is_per_service_account() -> None:
     text = json.dumps(list(config().files.values()))
     for key in re.findall(r"local\.pod_identit(?:y_trust|ies)\[\\?\"(\w+)\\?\"\]", text):
         assert key in identities, key
+
+
+def test_the_control_plane_has_what_its_chart_values_name() -> None:
+    """infra/dagster.tf and tess_platform/control_plane.py name the same service account,
+    namespace and database secret; the outputs are what ControlPlane.of reads."""
+    (local,) = [b for b in top("locals") if "pod_identities" in b]
+    deployer = local["pod_identities"]["deployer"]
+    assert (deployer["namespace"], deployer["service_account"]) == (
+        control_plane.NAMESPACE,
+        control_plane.SERVICE_ACCOUNT,
+    )
+    secret = resource("kubernetes_secret_v1", "dagster_db")
+    assert block(secret, "metadata")["name"] == control_plane.DB_SECRET
+    password = "${random_password.dagster_db.result}"
+    assert secret["data"] == {"postgresql-password": password}
+    db = resource("aws_db_instance", "dagster")
+    assert db["password"] == password and db["publicly_accessible"] is False
+    assert db["deletion_protection"] is True and db["storage_encrypted"] is True
+    assert db["skip_final_snapshot"] is False
+    value = labelled("output")["control_plane"]["value"]
+    plane = control_plane.ControlPlane.of(
+        {"region": "us-east-1", "control_plane": {k: "5432" for k in value}}, "t", "b", "r"
+    )
+    assert plane.db_host == "5432" and plane.db_port == 5432
+    # a run cannot destroy or replace the ground it stands on without the destroy approval
+    for rtype in ("aws_db_instance", "aws_s3_bucket", "aws_secretsmanager_secret"):
+        assert rtype in STATEFUL_TYPES and of_type(rtype)
+    assert {"aws_eks_node_group", "kubernetes_namespace_v1"} <= STATEFUL_TYPES
+
+
+def test_the_deployer_role_holds_what_a_deploy_needs_and_no_wildcard_beyond_login() -> None:
+    policy = refs(resource("aws_iam_role_policy", "deployer")["policy"])
+    for needed in (
+        "secretsmanager:GetSecretValue",
+        "aws_secretsmanager_secret.git_crypt_key.arn",
+        "var.state_bucket",
+        "aws_s3_bucket.dagster_logs.arn",
+        "ecr:PutImage",
+        "eks:DescribeCluster",
+        "sts:AssumeRole",
+        "var.admin_role_arn",
+    ):
+        assert needed in policy, needed
+    assert policy.count('"*"') == 1 and "ecr:GetAuthorizationToken" in policy
+    association = resource("aws_eks_pod_identity_association", "deployer")
+    assert association["role_arn"] == "${aws_iam_role.deployer.arn}"
 
 
 def test_storage_class_efs_homes() -> None:

@@ -25,7 +25,20 @@ from typing import Any
 from ..tags import APPROVE_DESTROY_TAG
 
 # Destroying or replacing one of these loses data or takes every hub down.
-STATEFUL_TYPES = frozenset({"aws_eks_cluster", "aws_efs_file_system", "aws_ecr_repository"})
+# The control plane (its database, logs bucket, key's secret, namespace and the nodes it runs
+# on) is the pipeline's own ground: a run must not take it away from under itself.
+STATEFUL_TYPES = frozenset(
+    {
+        "aws_eks_cluster",
+        "aws_eks_node_group",
+        "aws_efs_file_system",
+        "aws_ecr_repository",
+        "aws_db_instance",
+        "aws_s3_bucket",
+        "aws_secretsmanager_secret",
+        "kubernetes_namespace_v1",
+    }
+)
 APPROVE_WORDS = frozenset({"true", "yes"})
 MIN_DIGEST_PREFIX = 12  # an approval may quote the digest's first characters only
 
@@ -222,6 +235,11 @@ def _tail(text: str, lines: int = STDERR_TAIL) -> str:
     return "\n".join(kept)
 
 
+def output_values(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Name to value, from what `terraform output -json` prints."""
+    return {name: out.get("value") for name, out in raw.items()}
+
+
 class Terraform:
     """One terraform working directory (a root module).
 
@@ -285,8 +303,7 @@ class Terraform:
     def outputs(self) -> dict[str, Any]:
         """The root module's outputs, name to value (sensitive ones included: do not log)."""
         result = self._run(["output", "-json"])
-        raw = json.loads(result.stdout or "{}")
-        return {name: out.get("value") for name, out in raw.items()}
+        return output_values(json.loads(result.stdout or "{}"))
 
     def _show_json(self, plan: Path) -> dict[str, Any]:
         result = self._run(["show", "-json", str(plan)])

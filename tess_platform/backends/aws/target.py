@@ -70,7 +70,9 @@ class AwsTarget:
             else None
         )
         work = self._workdir(infra)
-        tf = Terraform(work, data_dir=self.state / "terraform-data")
+        # infra/ grants the deployer role this bucket; a module without the variable ignores it
+        tf_vars = {"TF_VAR_state_bucket": self.settings.state_bucket} if backend else {}
+        tf = Terraform(work, tf_vars, data_dir=self.state / "terraform-data")
         tf.init(backend)
         tfvars = work / "terraform.tfvars"
         summary = tf.plan(work / "tfplan", tfvars if tfvars.exists() else None)
