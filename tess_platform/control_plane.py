@@ -20,8 +20,9 @@ from typing import Any
 import yaml
 
 from .backends.terraform import output_values
+from .settings import CHECKOUT
 
-LOCAL_INSTANCE = Path(__file__).resolve().parent.parent / "dagster.yaml"
+LOCAL_INSTANCE = CHECKOUT / "dagster.yaml"
 CHART = "dagster"
 CHART_REPO = "https://dagster-io.github.io/helm"
 CHART_VERSION = "1.13.27"  # the chart of the pinned dagster release (pyproject.toml)

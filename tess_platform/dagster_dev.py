@@ -21,8 +21,10 @@ from pathlib import Path
 import psutil
 import requests
 
+from .control_plane import LOCAL_INSTANCE
 from .health import CHECKS
 from .releases import Release
+from .settings import CHECKOUT
 from .verification import (
     HISTORY_DEPTH,
     Deploy,
@@ -31,8 +33,7 @@ from .verification import (
     release_record,
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-WORKSPACE = REPO_ROOT / "workspace.yaml"
+WORKSPACE = CHECKOUT / "workspace.yaml"
 LOCATION = "tess-platform"  # workspace.yaml
 DAGSTER = Path(sys.executable).with_name("dagster")  # the venv's, beside this Python
 DONE = ("SUCCESS", "FAILURE", "CANCELED")
@@ -69,7 +70,7 @@ class DagsterDev:
     def start(self, env: dict[str, str], timeout: float = 180) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         # the instance settings of the repo (run queue, one deploy per environment)
-        shutil.copyfile(REPO_ROOT / "dagster.yaml", self.home / "dagster.yaml")
+        shutil.copyfile(LOCAL_INSTANCE, self.home / "dagster.yaml")
         if self.running() is None:
             with open(self.home / "dagster-dev.log", "ab") as log:
                 proc = subprocess.Popen(
@@ -83,7 +84,7 @@ class DagsterDev:
                         "-p",
                         str(self.port),
                     ],
-                    cwd=REPO_ROOT,
+                    cwd=CHECKOUT,
                     env={**env, "DAGSTER_HOME": str(self.home)},
                     stdin=subprocess.DEVNULL,
                     stdout=log,

@@ -13,8 +13,8 @@ class SettingsError(ValueError):
     pass
 
 
-def _checkout_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+# the tess-platform checkout this code runs from (the default TESS_REPO; dagster.yaml)
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Settings:
         chart_dir = env.get("TESS_CHART_DIR")
         return cls(
             target=target,
-            repo=env.get("TESS_REPO") or str(_checkout_root()),
+            repo=env.get("TESS_REPO") or str(CHECKOUT),
             local_home=home.expanduser().resolve(),
             cache=Path(env.get("TESS_CACHE") or cache_default).expanduser().resolve(),
             git_crypt_key=env.get("TESS_GIT_CRYPT_KEY") or None,

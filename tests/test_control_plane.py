@@ -4,14 +4,14 @@ there and read back, its compute logs in S3 on moto's server), and the Job the K
 creates for a run, sent to a recording stand-in for the cluster's API."""
 
 import json
-import subprocess
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
 import boto3
 import pytest
 import yaml
-from conftest import ROOT, cli, postgres_bin
+from conftest import ROOT, cli, postgres_bin, run
 from fakes import KubeApi
 
 from tess_platform.control_plane import (
@@ -22,6 +22,7 @@ from tess_platform.control_plane import (
     ControlPlane,
     ControlPlaneError,
 )
+from tess_platform.tools import tool
 
 PG_PASSWORD = "pg-password-6b1e0d93"  # the test's server trusts any password
 BUCKET = "tess-dagster-logs"
@@ -111,9 +112,7 @@ def test_a_deploy_is_recorded_in_postgres_and_its_compute_logs_in_s3(
     logs = "".join(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read().decode() for k in keys)
     assert "tess-public-staging" in logs
 
-    dump = subprocess.run(
-        [str(postgres_bin() / "pg_dump"), postgres], capture_output=True, text=True, check=True
-    ).stdout
+    dump = run(str(postgres_bin() / "pg_dump"), postgres)
     assert result.run_id in dump
     hub_secrets = [
         value
@@ -146,8 +145,8 @@ def test_a_run_is_a_job_safe_from_eviction_under_the_deployer_account(production
             container_image=f"{IMAGE}:a1b2c3d",
         ),
     )
-    run = instance.add_run(DagsterRun(job_name="deploy_staging", job_code_origin=origin))
-    instance.run_launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+    queued = instance.add_run(DagsterRun(job_name="deploy_staging", job_code_origin=origin))
+    instance.run_launcher.launch_run(LaunchRunContext(dagster_run=queued, workspace=None))
 
     [request] = kube.requests
     assert (request["method"], request["path"]) == (
@@ -229,3 +228,26 @@ def test_the_chart_matches_the_pinned_dagster():
     from importlib.metadata import version
 
     assert version("dagster") == CHART_VERSION
+
+
+def test_the_image_is_pinned_to_what_ci_tests_runs_unprivileged_and_serves_the_location():
+    from dockerfile_parse import DockerfileParser
+
+    dockerfile = DockerfileParser(str(ROOT / "Dockerfile"))
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", dockerfile.baseimage)
+    pins = dockerfile.args
+    assert run(tool("helm"), "version", "--short").startswith(f"v{pins['HELM_VERSION']}+")
+    terraform = json.loads(run("terraform", "version", "-json"))
+    assert terraform["terraform_version"] == pins["TERRAFORM_VERSION"]
+
+    steps = dockerfile.structure
+    users = [s["value"] for s in steps if s["instruction"] == "USER"]
+    assert users and users[-1].isdigit() and int(users[-1]) != 0
+    for step in (s for s in steps if s["instruction"] == "COPY"):
+        for source in step["value"].split()[:-1]:
+            assert (ROOT / source).exists(), f"Dockerfile: COPY {source}: not in the repository"
+    [cmd] = [json.loads(s["value"]) for s in steps if s["instruction"] == "CMD"]
+    [code] = plane().chart_values()["dagster-user-deployments"]["deployments"]
+    assert cmd[:3] == ["dagster", "code-server", "start"]
+    assert cmd[cmd.index("-m") :] == code["codeServerArgs"]
+    assert cmd[cmd.index("-p") + 1] == str(code["port"])
