@@ -59,5 +59,7 @@ output "control_plane" {
     db_user              = aws_db_instance.dagster.username
     logs_bucket          = aws_s3_bucket.dagster_logs.bucket
     git_crypt_key_secret = aws_secretsmanager_secret.git_crypt_key.name
+    admin_role_arn       = var.admin_role_arn
+    deployer_role_arn    = aws_iam_role.deployer.arn
   }
 }

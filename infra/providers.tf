@@ -1,6 +1,16 @@
 provider "aws" {
   region = var.region
 
+  # In the cluster, the pipeline runs as the deployer role (Pod Identity), which applies infra/
+  # as the admin role; from a laptop, the admin role's own credentials apply it directly.
+  dynamic "assume_role" {
+    for_each = var.assume_admin_role ? [var.admin_role_arn] : []
+    content {
+      role_arn     = assume_role.value
+      session_name = "tess-platform-infra"
+    }
+  }
+
   default_tags {
     tags = local.tags
   }

@@ -176,3 +176,9 @@ variable "dagster_db_engine_version" {
   type        = string
   default     = "16"
 }
+
+variable "assume_admin_role" {
+  description = "Apply as admin_role_arn, assumed from the caller's credentials (the control plane's deployer role does)."
+  type        = bool
+  default     = false
+}

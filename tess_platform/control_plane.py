@@ -68,6 +68,7 @@ class ControlPlane:
     db_user: str
     logs_bucket: str
     git_crypt_key_secret: str  # Secrets Manager secret of the deployment repository's key
+    admin_role_arn: str  # what infra/ is applied as (assumed by the deployer role)
     state_bucket: str  # terraform state and deploy locks (TESS_STATE_BUCKET)
     repo_url: str  # the deployment repository whose branches the sensors watch (TESS_REPO)
 
@@ -83,7 +84,9 @@ class ControlPlane:
                 "bootstrap)"
             )
         keys = ("image_repository", "db_host", "db_name", "db_user", "logs_bucket")
-        missing = [k for k in (*keys, "git_crypt_key_secret") if not found.get(k)]
+        missing = [
+            k for k in (*keys, "git_crypt_key_secret", "admin_role_arn") if not found.get(k)
+        ]
         if missing:
             raise ControlPlaneError(f"infra/ outputs: control_plane lacks {', '.join(missing)}")
         return cls(
@@ -92,6 +95,7 @@ class ControlPlane:
             state_bucket=state_bucket,
             repo_url=repo_url,
             git_crypt_key_secret=str(found["git_crypt_key_secret"]),
+            admin_role_arn=str(found["admin_role_arn"]),
             db_port=int(found.get("db_port") or 5432),
             **{k: str(found[k]) for k in keys},
         )
@@ -106,6 +110,9 @@ class ControlPlane:
             "TESS_STATE_BUCKET": self.state_bucket,
             "TESS_GIT_CRYPT_KEY_SECRET": self.git_crypt_key_secret,
             "TESS_CACHE": "/tmp/tess-platform",  # a run's own: its pod is its sandbox
+            # infra/eks_cluster applies infra/ as the admin role, from the deployer role
+            "TF_VAR_admin_role_arn": self.admin_role_arn,
+            "TF_VAR_assume_admin_role": "true",
         }
 
     def _storage(self) -> dict[str, Any]:

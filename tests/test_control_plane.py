@@ -37,6 +37,8 @@ OUTPUTS = {
         "db_user": "dagster",
         "logs_bucket": BUCKET,
         "git_crypt_key_secret": "tess-platform/git-crypt-key",
+        "admin_role_arn": "arn:aws:iam::123456789012:role/tess-admin",
+        "deployer_role_arn": "arn:aws:iam::123456789012:role/tess-platform-deployer",
     },
 }
 REPO_URL = "https://github.com/tess-science/tess-platform.git"
