@@ -101,8 +101,8 @@ def test_a_deploy_is_recorded_in_postgres_and_its_compute_logs_in_s3(
     assert result.success
 
     again = instance_at(production)  # another pod, the same database
-    [run] = again.get_runs()
-    assert (run.run_id, run.status) == (result.run_id, DagsterRunStatus.SUCCESS)
+    [recorded] = again.get_runs()
+    assert (recorded.run_id, recorded.status) == (result.run_id, DagsterRunStatus.SUCCESS)
     release = again.get_latest_materialization_event(
         AssetKey(["staging", "tess_public_staging_release"])
     )
@@ -110,7 +110,9 @@ def test_a_deploy_is_recorded_in_postgres_and_its_compute_logs_in_s3(
 
     s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_url)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
-    assert keys and all(k.startswith(f"compute-logs/storage/{run.run_id}/") for k in keys), keys
+    assert keys and all(k.startswith(f"compute-logs/storage/{recorded.run_id}/") for k in keys), (
+        keys
+    )
     logs = "".join(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read().decode() for k in keys)
     assert "tess-public-staging" in logs
 

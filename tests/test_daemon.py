@@ -76,11 +76,29 @@ def wait_all(site, job, count, timeout=300):
     raise AssertionError(f"{job}: runs did not finish in {timeout} s; daemon log:\n{log}")
 
 
+def why_not(site, run: DagsterRun) -> str:
+    """What a run that did not succeed says: its status and its failures' messages."""
+    failures = [
+        f"{e.step_key or 'run'}: {e.dagster_event.event_specific_data.error.message}"
+        for e in site.instance.all_logs(run.run_id)
+        if e.dagster_event
+        and e.dagster_event.event_type
+        in (DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE)
+        and getattr(e.dagster_event.event_specific_data, "error", None)
+    ]
+    return f"{run.job_name} {run.run_id}: {run.status.value}\n" + "\n".join(failures)
+
+
+def assert_succeeded(site, run: DagsterRun) -> None:
+    assert run.status == DagsterRunStatus.SUCCESS, why_not(site, run)
+
+
 def test_two_staging_deploys_launched_together_run_one_after_the_other(daemon_site):
     launch(daemon_site, "deploy_staging")
     launch(daemon_site, "deploy_staging")
     records = wait_all(daemon_site, "deploy_staging", 2)
-    assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records)
+    for record in records:
+        assert_succeeded(daemon_site, record.dagster_run)
     windows = sorted((r.start_time, r.end_time) for r in records)
     for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
         assert start >= end  # never interleaved
@@ -114,7 +132,7 @@ def step_pids(site, run_id: str) -> int:
 def test_promote_prod_through_dagster_job_launch(daemon_site):
     launch(daemon_site, "promote_prod", {"tess/approved_by": "Ada Lovelace"})
     (record,) = wait_all(daemon_site, "promote_prod", 1)
-    assert record.dagster_run.status == DagsterRunStatus.SUCCESS
+    assert_succeeded(daemon_site, record.dagster_run)
     assert daemon_site.head("prod") == daemon_site.head("staging")
     assert record.dagster_run.tags["tess/approved_by"] == "Ada Lovelace"
 
@@ -251,7 +269,7 @@ def test_a_run_killed_with_sigkill_is_marked_failed_and_the_next_run_completes(d
 
     launch(site, "deploy_staging")  # nothing retries it by itself; the operator launches again
     records = wait_all(site, "deploy_staging", len(before) + 2)
-    assert records[0].dagster_run.status == DagsterRunStatus.SUCCESS
+    assert_succeeded(site, records[0].dagster_run)
     logs = [e.message for e in site.instance.all_logs(records[0].dagster_run.run_id)]
     assert f"took over the staging lock of process {pid}, which died holding it" in logs
     supervisor = Supervisor(site.home)
@@ -277,7 +295,7 @@ def test_a_failed_deploy_has_the_checks_it_never_ran_run_again_at_once(daemon_si
         site.repo.write("hub_config/tess-public/common.yaml", good)
         site.repo.commit("tess-public: the typo reverted")
     run = verify.dagster_run
-    assert run.status == DagsterRunStatus.SUCCESS
+    assert_succeeded(site, run)
     assert run.tags["tess/trigger"] == "verify_after_failed_run"
     assert (
         run.tags["dagster/run_key"]
