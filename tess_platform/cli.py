@@ -29,6 +29,7 @@ from .git import GitError
 from .hierarchy import CONFIG_DIR, Tree, WorkTree
 from .hubs import hubs_of
 from .manifests import ManifestError
+from .plan import ReleaseSide, make_plan
 from .platform import Platform
 from .releases import ENVIRONMENTS, Release, UnknownReleaseError
 from .secrets import SecretsError
@@ -252,6 +253,56 @@ def cmd_secrets(platform: Platform, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(platform: Platform, args: argparse.Namespace) -> int:
+    head, notes = _tree_and_notes(platform, args)
+    head_hubs = hubs_of(head)
+    envs = [args.env] if args.env else list(ENVIRONMENTS)
+    after = {r: platform.release_side(head, r, head.label) for r in _releases(head_hubs, envs)}
+    if args.base:
+        sha = platform.repo.commit(args.base)
+        snapshot = platform.repo.snapshot(sha)
+        base = platform.tree(snapshot)
+        label = f"base {args.base} ({sha[:12]})"
+        before = {r: platform.release_side(base, r, label) for r in _releases(hubs_of(base), envs)}
+        against = label
+    else:
+        before = {r: side for r in after if (side := _running(platform, r)) is not None}
+        against = "what runs (each release's serving revision, at the SHA that deployed it)"
+    releases = sorted(after.keys() | before.keys(), key=lambda r: (envs.index(r.env), r.name))
+    plan = make_plan(
+        head.label,
+        against,
+        releases,
+        lambda r: (before.get(r), after.get(r)),
+        list(head_hubs.problems),
+        notes,
+    )
+    print(plan.json() if args.format == "json" else plan.markdown(), end="")
+    return plan.exit_code
+
+
+def _releases(hubs, envs: list[str]) -> list[Release]:
+    return [r for env in envs for r in hubs.releases(env)]
+
+
+def _running(platform: Platform, release: Release) -> ReleaseSide | None:
+    """The release as what serves it was made: the values at the SHA that deployed it."""
+    try:
+        serving = platform.target.serving(release)
+    except (RuntimeError, ValueError) as e:
+        raise DeployError(
+            f"what runs is not known here ({e}); plan against a base instead: --base staging"
+        ) from None
+    if serving is None:
+        return None
+    sha = serving.record.get("git_sha")
+    if not sha:
+        return ReleaseSide(label=f"revision {serving.revision}, not deployed by the pipeline")
+    snapshot = platform.repo.snapshot(sha)
+    label = f"{release.name} revision {serving.revision} ({sha[:12]})"
+    return platform.release_side(platform.tree(snapshot), release, label)
+
+
 def cmd_control_plane(platform: Platform, args: argparse.Namespace) -> int:
     settings = platform.settings
     if not settings.state_bucket:
@@ -311,6 +362,15 @@ def parser() -> argparse.ArgumentParser:
     promote.add_argument("--no-wait", action="store_true", help="return once it is launched")
     promote.add_argument("--dagster-port", type=int, default=3000)
     promote.set_defaults(func=cmd_promote)
+    plan = sub.add_parser(
+        "plan", help="what a change would deploy: each release against what runs or a base"
+    )
+    tree_args(plan)
+    plan.add_argument("--base", help="compare with this branch or SHA of TESS_REPO instead")
+    plan.add_argument("--env", choices=ENVIRONMENTS, help="one environment (default: both)")
+    plan.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    plan.set_defaults(func=cmd_plan)
+
     control = sub.add_parser(
         "control-plane", help="the Dagster chart's values for the control plane in the cluster"
     )

@@ -84,9 +84,7 @@ class ControlPlane:
                 "bootstrap)"
             )
         keys = ("image_repository", "db_host", "db_name", "db_user", "logs_bucket")
-        missing = [
-            k for k in (*keys, "git_crypt_key_secret", "admin_role_arn") if not found.get(k)
-        ]
+        missing = [k for k in (*keys, "git_crypt_key_secret", "admin_role_arn") if not found.get(k)]
         if missing:
             raise ControlPlaneError(f"infra/ outputs: control_plane lacks {', '.join(missing)}")
         return cls(

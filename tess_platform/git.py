@@ -107,6 +107,15 @@ class Repo:
             raise GitError(f"commit {sha} is not in {self.url}")
         return git("rev-parse", f"{sha}^{{commit}}", cwd=self.mirror).decode().strip()
 
+    def commit(self, ref: str) -> str:
+        """The full SHA `ref` names: a SHA, or a branch of the repository."""
+        if re.fullmatch(r"[0-9a-f]{4,40}", ref or ""):
+            return self.resolve(ref)
+        sha = self.head(ref)
+        if sha is None:
+            raise GitError(f"{quoted(ref)}: neither a SHA nor a branch of {self.url}")
+        return self.resolve(sha)
+
     def is_ancestor(self, ancestor: str, sha: str) -> bool:
         probe = subprocess.run(
             ["git", "merge-base", "--is-ancestor", ancestor, sha],

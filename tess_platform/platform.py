@@ -7,7 +7,7 @@ repository, and a redactor that learns every secret the process reads.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from .hierarchy import (
 )
 from .hubs import Hubs, hubs_of
 from .manifests import check_release, read_cluster
+from .plan import ReleaseSide
 from .releases import Release
 from .secrets import Redactor
 from .settings import Settings
@@ -175,6 +176,25 @@ class Platform:
                 chart_dir, self._clusters[tree.root], values.release, values.merged, self.redact
             )
         ]
+
+    def release_side(self, tree: Tree, release: Release, label: str) -> ReleaseSide:
+        """A release as `tree` makes it, merged offline as `validate` merges it: what `plan`
+        compares. Its errors are the values' and the cluster contract's."""
+        image = self.image_ref(tree, offline=True)
+        side = ReleaseSide(
+            image=image.tag, infra=folder_digest(tree.root / "infra"), label=label, root=tree.root
+        )
+        try:
+            values = self.values(tree, release, None, offline=True)
+            problems = self.cluster_problems(tree, self.values(tree, release, image, offline=True))
+        except (RuntimeError, ValueError) as e:
+            return replace(side, errors=(self.redact(str(e)),))
+        return replace(
+            side,
+            fingerprint=values.merged.fingerprint(),
+            secret_paths=frozenset(values.merged.secret_paths),
+            errors=tuple(problems),
+        )
 
     def desired(self, snapshot: Snapshot, env: str) -> dict[Release, str | None]:
         """The release_hash each release of `env` wants at this snapshot; None where it cannot

@@ -20,3 +20,18 @@ def folder_digest(folder: Path, seed: bytes = b"") -> str:
         digest.update(f"\0{rel}\0{os.access(path, os.X_OK)}\0".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def changed_files(before: Path, after: Path) -> list[str]:
+    """The files that differ between two folders (added, removed or changed), sorted."""
+
+    def digests(folder: Path) -> dict[str, bytes]:
+        return {
+            rel: hashlib.sha256(
+                f"{os.access(folder / rel, os.X_OK)}\0".encode() + (folder / rel).read_bytes()
+            ).digest()
+            for rel in folder_files(folder)
+        }
+
+    old, new = digests(before), digests(after)
+    return sorted(rel for rel in old.keys() | new.keys() if old.get(rel) != new.get(rel))
