@@ -11,8 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from .backends.image import ImageError
+from .backends.image import IMAGE_DIR, ImageError, build, docker_answers, render
 from .backends.local.supervisor import SupervisorError
+from .backends.local.target import IMAGE_REPOSITORY
 from .chart import ChartError
 from .control_plane import (
     CHART,
@@ -303,6 +304,23 @@ def _running(platform: Platform, release: Release) -> ReleaseSide | None:
     return platform.release_side(platform.tree(snapshot), release, label)
 
 
+def cmd_image(platform: Platform, args: argparse.Namespace) -> int:
+    tree = _tree(platform, args)
+    rendered = render(tree.root)
+    name = f"{IMAGE_REPOSITORY}:{rendered.tag}"
+    print(
+        f"{name}: rendered by repo2docker ({rendered.buildpack}), Dockerfile sha256 "
+        f"{rendered.dockerfile_sha256[:16]}, from {', '.join(rendered.files)}"
+    )
+    if args.build:
+        if not docker_answers():
+            print("no Docker daemon here: rendered, not built")
+            return 0
+        build(tree.root / IMAGE_DIR, name)
+        print(f"{name}: built (not pushed)")
+    return 0
+
+
 def cmd_control_plane(platform: Platform, args: argparse.Namespace) -> int:
     settings = platform.settings
     if not settings.state_bucket:
@@ -370,6 +388,11 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("--env", choices=ENVIRONMENTS, help="one environment (default: both)")
     plan.add_argument("--format", choices=["markdown", "json"], default="markdown")
     plan.set_defaults(func=cmd_plan)
+
+    image = sub.add_parser("image", help="render the user image with repo2docker (and build it)")
+    tree_args(image)
+    image.add_argument("--build", action="store_true", help="build it where Docker answers")
+    image.set_defaults(func=cmd_image)
 
     control = sub.add_parser(
         "control-plane", help="the Dagster chart's values for the control plane in the cluster"
