@@ -18,6 +18,7 @@ from tess_dagster.sensors.jobs import (
     uninstall,
     verify_releases,
 )
+from tess_dagster.sensors.notify import outcome_sensors
 from tess_dagster.sensors.prod import prod_branch_sensor
 from tess_dagster.sensors.staging import staging_branch_sensor
 from tess_platform.hubs import Hubs
@@ -36,6 +37,7 @@ def assemble(hubs: Hubs, settings: Settings) -> Definitions:
             prod_branch_sensor(hubs),
             release_drift_sensor(hubs),
             verify_after_failed_run(hubs),
+            *outcome_sensors(hubs),
         ],
         resources={"platform": PlatformResource()},
     )

@@ -35,6 +35,13 @@ class Settings:
     # production: the AWS Secrets Manager secret that holds the git-crypt key (its name or ARN),
     # read when no TESS_GIT_CRYPT_KEY is given, so that no pod environment carries the key
     git_crypt_key_secret: str | None = None
+    # deploy outcomes told where people look (tess_platform/notify.py); the URL and the token
+    # are secrets: sent, never logged
+    notify_webhook: str | None = None
+    github_token: str | None = None
+    github_repo: str | None = None  # owner/name: commit statuses go to its SHAs
+    github_api: str = "https://api.github.com"
+    dagster_url: str = "http://127.0.0.1:3000"  # the UI, for links to a run
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -60,6 +67,11 @@ class Settings:
             user_envs=Path(env["TESS_USER_ENVS"]).resolve() if env.get("TESS_USER_ENVS") else None,
             user_python=env.get("TESS_USER_PYTHON") or None,
             git_crypt_key_secret=env.get("TESS_GIT_CRYPT_KEY_SECRET") or None,
+            notify_webhook=env.get("TESS_NOTIFY_WEBHOOK") or None,
+            github_token=env.get("TESS_GITHUB_TOKEN") or None,
+            github_repo=env.get("TESS_GITHUB_REPO") or None,
+            github_api=env.get("TESS_GITHUB_API") or "https://api.github.com",
+            dagster_url=(env.get("TESS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
         )
 
 

@@ -158,23 +158,32 @@ class FakeHelm:
         return [*args, "--kubeconfig", str(self.kubeconfig)]
 
 
-class KubeApi:
-    """A stand-in for a cluster's Kubernetes API on 127.0.0.1: accepts each object created and
-    records the exact request (method, path, body); no cluster answers here."""
+class RecordingApi:
+    """A stand-in for an HTTP API on 127.0.0.1 (a cluster's Kubernetes API, a chat webhook,
+    GitHub's): answers each POST with `status` and the body it got, and records the exact
+    request (method, path, headers, body); nothing beyond this machine answers here."""
 
     def __init__(self) -> None:
         import http.server
         import threading
 
         self.requests: list[dict] = []
-        recorded = self.requests
+        self.status = 201
+        recorded, api = self.requests, self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (the http.server API)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                recorded.append({"method": "POST", "path": self.path, "body": body})
+                recorded.append(
+                    {
+                        "method": "POST",
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                    }
+                )
                 answer = json.dumps(body).encode()
-                self.send_response(201)
+                self.send_response(api.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()

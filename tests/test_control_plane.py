@@ -12,7 +12,7 @@ import boto3
 import pytest
 import yaml
 from conftest import ROOT, cli, postgres_bin, run
-from fakes import KubeApi
+from fakes import RecordingApi
 
 from tess_platform.control_plane import (
     CHART_VERSION,
@@ -51,7 +51,7 @@ def plane(**changes) -> ControlPlane:
 
 @pytest.fixture(scope="module")
 def kube():
-    api = KubeApi()
+    api = RecordingApi()
     yield api
     api.stop()
 

@@ -95,6 +95,8 @@ def test_the_jobs_and_sensors_operators_use():
         "prod_branch_sensor",
         "release_drift_sensor",
         "verify_after_failed_run",
+        "notify_success",
+        "notify_failure",
     }
     promote = defs.resolve_job_def("promote_prod")
     assert {k.to_user_string() for k in promote.asset_layer.selected_asset_keys} == {
