@@ -72,26 +72,22 @@ def tell(context: RunStatusSensorContext, hubs: Hubs, state: str):
 
 
 def outcome_sensors(hubs: Hubs) -> list:
+    return [
+        _outcome_sensor(hubs, DagsterRunStatus.SUCCESS, SUCCESS, "a succeeded"),
+        _outcome_sensor(hubs, DagsterRunStatus.FAILURE, FAILURE, "a failed or refused"),
+    ]
+
+
+def _outcome_sensor(hubs: Hubs, run_status: DagsterRunStatus, state: str, which: str):
     @run_status_sensor(
-        name="notify_success",
-        run_status=DagsterRunStatus.SUCCESS,
+        name=f"notify_{state}",
+        run_status=run_status,
         monitored_jobs=TOLD_JOBS,
         default_status=DefaultSensorStatus.RUNNING,  # it says when it is not configured
-        description="Tells a succeeded deploy, promotion or rollback to the webhook and as a "
-        "commit status, when configured.",
+        description=f"Tells {which} deploy, promotion or rollback (hub URLs, reasons) to the "
+        "webhook and as a commit status, when configured.",
     )
-    def notify_success(context: RunStatusSensorContext):
-        return tell(context, hubs, SUCCESS)
+    def _notify(context: RunStatusSensorContext):
+        return tell(context, hubs, state)
 
-    @run_status_sensor(
-        name="notify_failure",
-        run_status=DagsterRunStatus.FAILURE,
-        monitored_jobs=TOLD_JOBS,
-        default_status=DefaultSensorStatus.RUNNING,  # it says when it is not configured
-        description="Tells a failed or refused deploy, promotion or rollback (with its "
-        "reasons) to the webhook and as a commit status, when configured.",
-    )
-    def notify_failure(context: RunStatusSensorContext):
-        return tell(context, hubs, FAILURE)
-
-    return [notify_success, notify_failure]
+    return _notify
