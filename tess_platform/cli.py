@@ -31,7 +31,7 @@ from .hierarchy import CONFIG_DIR, Tree, WorkTree
 from .hubs import hubs_of
 from .manifests import ManifestError
 from .plan import ReleaseSide, make_plan
-from .platform import Platform
+from .platform import PROD, STAGING, Platform
 from .releases import ENVIRONMENTS, Release, UnknownReleaseError
 from .secrets import SecretsError
 from .secrets_init import callback_url, init_secrets, preflight, uses_github
@@ -255,9 +255,15 @@ def cmd_secrets(platform: Platform, args: argparse.Namespace) -> int:
 
 
 def cmd_plan(platform: Platform, args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    if args.promotion:  # what promote_prod would give prod: staging's head, or --sha
+        args.sha = args.sha or platform.repo.commit(STAGING)
+        args.env = PROD
     head, notes = _tree_and_notes(platform, args)
     head_hubs = hubs_of(head)
     envs = [args.env] if args.env else list(ENVIRONMENTS)
+    if args.promotion:
+        problems += _staging_unverified(platform, args, head_hubs)
     after = {r: platform.release_side(head, r, head.label) for r in _releases(head_hubs, envs)}
     if args.base:
         sha = platform.repo.commit(args.base)
@@ -275,11 +281,31 @@ def cmd_plan(platform: Platform, args: argparse.Namespace) -> int:
         against,
         releases,
         lambda r: (before.get(r), after.get(r)),
-        list(head_hubs.problems),
+        [*head_hubs.problems, *problems],
         notes,
     )
     print(plan.json() if args.format == "json" else plan.markdown(), end="")
     return plan.exit_code
+
+
+def _staging_unverified(platform: Platform, args: argparse.Namespace, hubs) -> list[str]:
+    """Why promote_prod would refuse the SHA: a staging release that did not verify it, as the
+    `dagster dev` of `local up` records it."""
+    dagster = _dagster(platform, args)
+    dagster.require()
+    problems = []
+    for release in hubs.releases(STAGING):
+        record = dagster.record(release)
+        if record.deployed is None or record.deployed.git_sha != args.sha:
+            ran = (
+                record.deployed.git_sha[:12]
+                if record.deployed and record.deployed.git_sha
+                else "nothing"
+            )
+            problems.append(f"{release.name} has not run {args.sha[:12]} (it runs {ran})")
+        elif not record.verified:
+            problems.append(f"{release.name} did not verify it: {'; '.join(record.unverified())}")
+    return problems
 
 
 def _releases(hubs, envs: list[str]) -> list[Release]:
@@ -387,6 +413,13 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("--base", help="compare with this branch or SHA of TESS_REPO instead")
     plan.add_argument("--env", choices=ENVIRONMENTS, help="one environment (default: both)")
     plan.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    plan.add_argument(
+        "--promotion",
+        action="store_true",
+        help="what promote_prod would give prod (staging's head, or --sha), and whether "
+        "staging verified it (read from the dagster dev of `local up`)",
+    )
+    plan.add_argument("--dagster-port", type=int, default=3000)
     plan.set_defaults(func=cmd_plan)
 
     image = sub.add_parser("image", help="render the user image with repo2docker (and build it)")

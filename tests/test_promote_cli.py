@@ -147,6 +147,22 @@ def test_local_status_names_the_instance_the_launch_command_and_the_record(local
         assert "hub_healthy passed at" in found[2] and "but revision" not in found[2]
 
 
+def test_the_promotion_plan_shows_what_prod_receives_and_that_staging_verified_it(local):
+    out = shell(".venv/bin/tess-platform plan --promotion", local.env, local.dagster.port)
+    assert out.returncode == 2, out.stdout + out.stderr  # changes, no refusal
+    head = local.head("staging")
+    assert f"`tree at {head[:12]}` against what runs" in out.stdout  # staging's head
+    assert "**error**" not in out.stdout
+    assert "| `tess-public-prod` | **new** | nothing runs it yet: the first install |" in out.stdout
+
+    earlier = local.repo.git("rev-parse", "staging~1").strip()  # not what staging verified
+    out = shell(
+        f".venv/bin/tess-platform plan --promotion --sha {earlier}", local.env, local.dagster.port
+    )
+    assert out.returncode == 1
+    assert f"tess-public-staging has not run {earlier[:12]} (it runs {head[:12]})" in out.stdout
+
+
 def test_the_readmes_dagster_job_launch_runs_under_the_daemon(dev, tmp_path):
     # without TESS_LOCAL_HOME, as on a fresh machine: its default under $HOME
     fake_home = tmp_path / "user"
