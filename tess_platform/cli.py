@@ -284,8 +284,23 @@ def cmd_plan(platform: Platform, args: argparse.Namespace) -> int:
         [*head_hubs.problems, *problems],
         notes,
     )
+    if platform.target.kubernetes:
+        plan.infra = _infra_plan(platform, head, plan.notes)
     print(plan.json() if args.format == "json" else plan.markdown(), end="")
     return plan.exit_code
+
+
+def _infra_plan(platform: Platform, head: Tree, notes: list[str]) -> str:
+    """terraform's plan of the head's infra/ against the state, as Markdown, where the state
+    is shared (TESS_STATE_BUCKET) and reachable; else why not, in `notes`."""
+    if not platform.settings.state_bucket:
+        notes.append("no TESS_STATE_BUCKET here: terraform's plan of infra/ is not part of it")
+        return ""
+    try:
+        return platform.target.plan_infra(head.root).markdown()
+    except (RuntimeError, ValueError) as e:
+        notes.append(f"terraform's plan of infra/ could not run here: {platform.redact(str(e))}")
+        return ""
 
 
 def _staging_unverified(platform: Platform, args: argparse.Namespace, hubs) -> list[str]:

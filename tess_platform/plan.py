@@ -86,6 +86,7 @@ class Plan:
     releases: list[ReleasePlan] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # the tree's own (hub folders)
     notes: list[str] = field(default_factory=list)
+    infra: str = ""  # terraform's plan of infra/ as Markdown, where it could run
 
     @property
     def exit_code(self) -> int:
@@ -113,6 +114,7 @@ class Plan:
             "headline": self.headline,
             "problems": self.problems,
             "notes": self.notes,
+            "infra_plan": self.infra,
             "releases": [
                 {
                     "release": r.release.name,
@@ -136,6 +138,8 @@ class Plan:
         for r in self.releases:
             why = "<br>".join(_md(reason) for reason in r.reasons) or "—"
             lines.append(f"| `{r.release.name}` | **{r.action}** | {why} |")
+        if self.infra:
+            lines += ["", "#### infra/: terraform's plan", "", self.infra.rstrip()]
         if self.notes:
             lines += ["", *(f"> {_md(note)}" for note in self.notes)]
         return "\n".join(lines) + "\n"

@@ -127,6 +127,17 @@ def test_terraform_outputs_become_the_infra_assets_values(aws):
     }
 
 
+def test_the_plan_of_infra_is_terraforms_and_is_never_applied(aws):
+    target, logs = aws.platform.target, []
+    planned = target.plan_infra(aws.snapshot.root)
+    assert planned.headline() == (
+        "Plan: 1 to add, 0 to change, 0 to replace, 0 to destroy, 5 output(s) to change."
+    )
+    assert "| add | `terraform_data.cluster` |" in planned.markdown()
+    cluster = target.ensure_cluster(aws.snapshot.root, None, logs.append)  # still to apply
+    assert cluster.summary["applied"] and logs[0] == f"terraform plan: {planned.headline()}"
+
+
 def test_the_image_is_looked_up_in_ecr_and_not_rebuilt(aws):
     target = aws.platform.target
     target.ensure_cluster(aws.snapshot.root, None, print)

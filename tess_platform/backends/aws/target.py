@@ -31,7 +31,13 @@ from ...targets import (
 from ...values import Layer, Merged, canonical_sha256
 from ..helm import Helm, HelmError
 from ..image import ImageError, ImageRef, RenderedImage, build, docker_answers, render
-from ..terraform import Terraform, TerraformError, approved_by_tag, check_stateful
+from ..terraform import (
+    PlanSummary,
+    Terraform,
+    TerraformError,
+    approved_by_tag,
+    check_stateful,
+)
 from .ecr import find_image
 from .eks import AwsError, client, kubeconfig
 from .lock import s3_lock
@@ -61,21 +67,7 @@ class AwsTarget:
 
     # -- infrastructure ------------------------------------------------------------------
     def ensure_cluster(self, tree_root: Path, approval: str | None, log) -> Provisioned:
-        infra = tree_root / "infra"
-        if not infra.is_dir():
-            raise TerraformError(f"infra/: missing from the tree at {tree_root}")
-        backend = (
-            {"bucket": self.settings.state_bucket, "key": STATE_KEY, "region": self.region}
-            if self.settings.state_bucket
-            else None
-        )
-        work = self._workdir(infra)
-        # infra/ grants the deployer role this bucket; a module without the variable ignores it
-        tf_vars = {"TF_VAR_state_bucket": self.settings.state_bucket} if backend else {}
-        tf = Terraform(work, tf_vars, data_dir=self.state / "terraform-data")
-        tf.init(backend)
-        tfvars = work / "terraform.tfvars"
-        summary = tf.plan(work / "tfplan", tfvars if tfvars.exists() else None)
+        tf, work, summary = self._planned(tree_root, "infra")
         log(f"terraform plan: {summary.headline()}")
         check_stateful(summary, approved=approved_by_tag(approval, summary))
         applied = tf.apply(work / "tfplan")
@@ -92,10 +84,33 @@ class AwsTarget:
             summary_meta, version=canonical_sha256(outputs), markdown={"plan": summary.markdown()}
         )
 
-    def _workdir(self, infra: Path) -> Path:
+    def plan_infra(self, tree_root: Path) -> PlanSummary:
+        """What applying this tree's infra/ would change, planned against the state and never
+        applied (`tess-platform plan`), in folders apart from a deploy's."""
+        return self._planned(tree_root, "infra-plan")[2]
+
+    def _planned(self, tree_root: Path, folder: str) -> tuple[Terraform, Path, PlanSummary]:
+        """infra/ of the tree, initialised in the folder `folder` of the state and planned."""
+        infra = tree_root / "infra"
+        if not infra.is_dir():
+            raise TerraformError(f"infra/: missing from the tree at {tree_root}")
+        backend = (
+            {"bucket": self.settings.state_bucket, "key": STATE_KEY, "region": self.region}
+            if self.settings.state_bucket
+            else None
+        )
+        work = self._workdir(infra, folder)
+        # infra/ grants the deployer role this bucket; a module without the variable ignores it
+        tf_vars = {"TF_VAR_state_bucket": self.settings.state_bucket} if backend else {}
+        tf = Terraform(work, tf_vars, data_dir=self.state / f"terraform-data-{folder}")
+        tf.init(backend)
+        tfvars = work / "terraform.tfvars"
+        return tf, work, tf.plan(work / "tfplan", tfvars if tfvars.exists() else None)
+
+    def _workdir(self, infra: Path, folder: str) -> Path:
         """infra/ of this snapshot in a folder terraform may write in (the snapshot is
         read-only); a local state, where no S3 backend is configured, stays there."""
-        work = self.state / "infra"
+        work = self.state / folder
         work.mkdir(parents=True, exist_ok=True)
         for old in work.iterdir():
             if not old.name.startswith("terraform.tfstate"):
