@@ -7,6 +7,7 @@ import getpass
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -342,7 +343,8 @@ def _running(platform: Platform, release: Release) -> ReleaseSide | None:
         return ReleaseSide(label=f"revision {serving.revision}, not deployed by the pipeline")
     snapshot = platform.repo.snapshot(sha)
     label = f"{release.name} revision {serving.revision} ({sha[:12]})"
-    return platform.release_side(platform.tree(snapshot), release, label)
+    side = platform.release_side(platform.tree(snapshot), release, label)
+    return replace(side, chart=serving.record.get("chart") or side.chart)  # as deployed
 
 
 def cmd_image(platform: Platform, args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ class ReleaseSide:
     fingerprint: dict[str, Any] | None = None  # merged values, secrets hashed
     secret_paths: frozenset = frozenset()
     image: str | None = None  # the image's content tag
+    chart: str | None = None  # the chart it is (or was) deployed with, e.g. "jupyterhub 4.4.0"
     infra: str | None = None  # digest of infra/
     errors: tuple[str, ...] = ()  # validation and cluster-contract errors
     label: str = ""  # where this side comes from, e.g. "base staging (1a2b3c4d5e6f)"
@@ -70,6 +71,8 @@ def plan_release(
     else:
         secrets = set(before.secret_paths) | set(after.secret_paths)
         reasons += diff(before.fingerprint, after.fingerprint or {}, secrets)
+    if before.chart and after.chart and before.chart != after.chart:
+        reasons.append(f"chart {before.chart} → {after.chart}")
     if before.image != after.image:
         reasons.append(
             f"image `{before.image}` → `{after.image}` ({_changed(before, after, 'image')})"

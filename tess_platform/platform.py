@@ -182,7 +182,11 @@ class Platform:
         compares. Its errors are the values' and the cluster contract's."""
         image = self.image_ref(tree, offline=True)
         side = ReleaseSide(
-            image=image.tag, infra=folder_digest(tree.root / "infra"), label=label, root=tree.root
+            image=image.tag,
+            chart=JUPYTERHUB.label,
+            infra=folder_digest(tree.root / "infra"),
+            label=label,
+            root=tree.root,
         )
         try:
             values = self.values(tree, release, None, offline=True)

@@ -70,6 +70,16 @@ def test_a_release_redeploys_for_each_value_image_and_infra_change_and_says_whic
     )
 
 
+def test_a_chart_upgrade_redeploys_every_release():
+    before = ReleaseSide(fingerprint={"a": 1}, chart="jupyterhub 4.3.0", label="what runs")
+    after = ReleaseSide(fingerprint={"a": 1}, chart="jupyterhub 4.4.0")
+    planned = plan_release(PUBLIC, before, after)
+    assert (planned.action, planned.reasons) == (
+        DEPLOY,
+        ("chart jupyterhub 4.3.0 → jupyterhub 4.4.0",),
+    )
+
+
 def test_new_removed_and_broken_releases():
     good = ReleaseSide(fingerprint={"a": 1}, label="base")
     assert plan_release(PUBLIC, None, good).action == NEW
