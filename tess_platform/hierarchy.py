@@ -158,6 +158,7 @@ class Hierarchy:
 class ReleaseValues:
     release: Release
     merged: Merged
+    base: Merged  # the hierarchy alone, before the pipeline pins the image: what a plan compares
     hierarchy: Hierarchy
     image: ImageRef | None
     pipeline: Layer | None = None

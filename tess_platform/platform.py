@@ -151,15 +151,16 @@ class Platform:
             target_secrets=self.target.target_secrets(release),
             offline=offline,
         )
-        pipeline = None
-        if image is not None:
-            base = release_values(self.chart, hierarchy, None, release)
-            self.redact.add(base.secret_values())
+        base = release_values(self.chart, hierarchy, None, release)
+        self.redact.add(base.secret_values())
+        if image is None:
+            merged, pipeline = base, None
+        else:
             pipeline = pipeline_layer(release, base, image)
-        merged = release_values(self.chart, hierarchy, pipeline, release)
-        self.redact.add(merged.secret_values())
+            merged = release_values(self.chart, hierarchy, pipeline, release)
+            self.redact.add(merged.secret_values())
         self.target.url(release, merged)  # what the target needs of the values (a local port)
-        return ReleaseValues(release, merged, hierarchy, image, pipeline)
+        return ReleaseValues(release, merged, base, hierarchy, image, pipeline)
 
     def cluster_problems(self, tree: Tree, values: ReleaseValues) -> list[str]:
         """The release as the pinned chart renders it: its objects valid Kubernetes objects of
@@ -189,14 +190,14 @@ class Platform:
             root=tree.root,
         )
         try:
-            values = self.values(tree, release, None, offline=True)
-            problems = self.cluster_problems(tree, self.values(tree, release, image, offline=True))
+            values = self.values(tree, release, image, offline=True)
+            problems = self.cluster_problems(tree, values)
         except (RuntimeError, ValueError) as e:
             return replace(side, errors=(self.redact(str(e)),))
         return replace(
             side,
-            fingerprint=values.merged.fingerprint(),
-            secret_paths=frozenset(values.merged.secret_paths),
+            fingerprint=values.base.fingerprint(),
+            secret_paths=frozenset(values.base.secret_paths),
             errors=tuple(problems),
         )
 
