@@ -31,8 +31,9 @@ from .git import GitError
 from .hierarchy import CONFIG_DIR, Tree, WorkTree
 from .hubs import hubs_of
 from .manifests import ManifestError
-from .plan import ReleaseSide, make_plan
+from .plan import Plan, ReleaseSide, plan_release
 from .platform import PROD, STAGING, Platform
+from .promotion import staging_verified
 from .releases import ENVIRONMENTS, Release, UnknownReleaseError
 from .secrets import SecretsError
 from .secrets_init import callback_url, init_secrets, preflight, uses_github
@@ -264,7 +265,7 @@ def cmd_plan(platform: Platform, args: argparse.Namespace) -> int:
     head_hubs = hubs_of(head)
     envs = [args.env] if args.env else list(ENVIRONMENTS)
     if args.promotion:
-        problems += _staging_unverified(platform, args, head_hubs)
+        problems += _staging_unverified(platform, args, head)
     after = {r: platform.release_side(head, r, head.label) for r in _releases(head_hubs, envs)}
     if args.base:
         sha = platform.repo.commit(args.base)
@@ -277,14 +278,8 @@ def cmd_plan(platform: Platform, args: argparse.Namespace) -> int:
         before = {r: side for r in after if (side := _running(platform, r)) is not None}
         against = "what runs (each release's serving revision, at the SHA that deployed it)"
     releases = sorted(after.keys() | before.keys(), key=lambda r: (envs.index(r.env), r.name))
-    plan = make_plan(
-        head.label,
-        against,
-        releases,
-        lambda r: (before.get(r), after.get(r)),
-        [*head_hubs.problems, *problems],
-        notes,
-    )
+    plan = Plan(head.label, against, problems=[*head_hubs.problems, *problems], notes=notes)
+    plan.releases = [plan_release(r, before.get(r), after.get(r)) for r in releases]
     if platform.target.kubernetes:
         plan.infra = _infra_plan(platform, head, plan.notes)
     print(plan.json() if args.format == "json" else plan.markdown(), end="")
@@ -304,24 +299,14 @@ def _infra_plan(platform: Platform, head: Tree, notes: list[str]) -> str:
         return ""
 
 
-def _staging_unverified(platform: Platform, args: argparse.Namespace, hubs) -> list[str]:
-    """Why promote_prod would refuse the SHA: a staging release that did not verify it, as the
-    `dagster dev` of `local up` records it."""
+def _staging_unverified(platform: Platform, args: argparse.Namespace, head: Tree) -> list[str]:
+    """Why promote_prod's gate would refuse the SHA, asked of the records the `dagster dev` of
+    `local up` keeps."""
     dagster = _dagster(platform, args)
     dagster.require()
-    problems = []
-    for release in hubs.releases(STAGING):
-        record = dagster.record(release)
-        if record.deployed is None or record.deployed.git_sha != args.sha:
-            ran = (
-                record.deployed.git_sha[:12]
-                if record.deployed and record.deployed.git_sha
-                else "nothing"
-            )
-            problems.append(f"{release.name} has not run {args.sha[:12]} (it runs {ran})")
-        elif not record.verified:
-            problems.append(f"{release.name} did not verify it: {'; '.join(record.unverified())}")
-    return problems
+    records = [dagster.record(release) for release in hubs_of(head).releases(STAGING)]
+    desired = platform.desired(platform.repo.snapshot(args.sha), STAGING)
+    return staging_verified(args.sha, desired, platform.image_ref(head).ref, records)
 
 
 def _releases(hubs, envs: list[str]) -> list[Release]:

@@ -11,7 +11,6 @@ decision for one release is `plan_release`, a pure function of the two sides.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,18 +157,3 @@ def _changed(before: ReleaseSide, after: ReleaseSide, folder: str) -> str:
 def _md(text: str) -> str:
     # a value may hold anything: a bare | would split the table's cell, a newline end its row
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def make_plan(
-    head: str,
-    base: str,
-    releases: list[Release],
-    side_of: Callable[[Release], tuple[ReleaseSide | None, ReleaseSide | None]],
-    problems: list[str],
-    notes: list[str],
-) -> Plan:
-    """The plan of `releases` (the head's and the base's); `side_of` gives a release's two
-    sides, before and after."""
-    plan = Plan(head, base, problems=problems, notes=notes)
-    plan.releases = [plan_release(r, *side_of(r)) for r in releases]
-    return plan

@@ -155,12 +155,19 @@ def test_the_promotion_plan_shows_what_prod_receives_and_that_staging_verified_i
     assert "**error**" not in out.stdout
     assert "| `tess-public-prod` | **new** | nothing runs it yet: the first install |" in out.stdout
 
-    earlier = local.repo.git("rev-parse", "staging~1").strip()  # not what staging verified
-    out = shell(
-        f".venv/bin/tess-platform plan --promotion --sha {earlier}", local.env, local.dagster.port
+    # a change to tess-public that staging never ran: the gate's own refusal, for that hub only
+    local.repo.edit_yaml(
+        "hub_config/tess-public/staging.yaml",
+        lambda v: v.setdefault("singleuser", {}).update(startTimeout=301),
     )
-    assert out.returncode == 1
-    assert f"tess-public-staging has not run {earlier[:12]} (it runs {head[:12]})" in out.stdout
+    unrun = local.repo.commit("tess-public: a slower start, not merged to staging", branch=None)
+    out = shell(
+        f".venv/bin/tess-platform plan --promotion --sha {unrun}", local.env, local.dagster.port
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"staging/tess_public_staging_release: staging runs {head[:12]} (release " in out.stdout
+    assert f"not what {unrun[:12]} deploys" in out.stdout
+    assert "tess_private_staging_release" not in out.stdout  # unchanged, so verified
 
 
 def test_the_readmes_dagster_job_launch_runs_under_the_daemon(dev, tmp_path):
