@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .markdown import cell, code
 from .releases import Release
 from .tree_digest import changed_files
 from .values import diff
@@ -133,17 +134,17 @@ class Plan:
 
     def markdown(self) -> str:
         lines = [f"### tess-platform plan: {self.headline}", ""]
-        lines.append(f"`{_md(self.head)}` against {_md(self.base)}.")
+        lines.append(f"{code(self.head)} against {cell(self.base)}.")
         for problem in self.problems:
-            lines.append(f"\n- **error** {_md(problem)}")
+            lines.append(f"\n- **error** {cell(problem)}")
         lines += ["", "| release | action | why |", "|---|---|---|"]
         for r in self.releases:
-            why = "<br>".join(_md(reason) for reason in r.reasons) or "—"
+            why = "<br>".join(cell(reason) for reason in r.reasons) or "—"
             lines.append(f"| `{r.release.name}` | **{r.action}** | {why} |")
         if self.infra:
             lines += ["", "#### infra/: terraform's plan", "", self.infra.rstrip()]
         if self.notes:
-            lines += ["", *(f"> {_md(note)}" for note in self.notes)]
+            lines += ["", *(f"> {cell(note)}" for note in self.notes)]
         return "\n".join(lines) + "\n"
 
 
@@ -152,8 +153,3 @@ def _changed(before: ReleaseSide, after: ReleaseSide, folder: str) -> str:
         return "its files not at hand"
     files = changed_files(before.root / folder, after.root / folder)
     return ", ".join(f"`{folder}/{f}`" for f in files) or "no file listed"
-
-
-def _md(text: str) -> str:
-    # a value may hold anything: a bare | would split the table's cell, a newline end its row
-    return text.replace("|", "\\|").replace("\n", " ")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..markdown import cell, code
 from ..tags import APPROVE_DESTROY_TAG
 
 # Destroying or replacing one of these loses data or takes every hub down.
@@ -129,18 +130,13 @@ class PlanSummary:
             lines += ["", "| action | resource | type | reason |", "|---|---|---|---|"]
             order = {a: i for i, a in enumerate(ACTIONS)}
             for r in sorted(self.resources, key=lambda r: (order[r.action], r.label)):
-                reason = _md(r.reason.replace("_", " ")) if r.reason else ""
+                reason = cell(r.reason.replace("_", " ")) if r.reason else ""
                 lines.append(
-                    f"| {ACTION_LABEL[r.action]} | `{_md(r.label)}` | `{r.type}` | {reason} |"
+                    f"| {ACTION_LABEL[r.action]} | {code(r.label)} | `{r.type}` | {reason} |"
                 )
         if self.outputs:
-            lines += ["", "Outputs changing: " + ", ".join(f"`{_md(o)}`" for o in self.outputs)]
+            lines += ["", "Outputs changing: " + ", ".join(code(o) for o in self.outputs)]
         return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    # for_each keys may hold anything; a bare | would split the table cell
-    return text.replace("|", "\\|").replace("`", "'")
 
 
 def _action(actions: Iterable[str]) -> str | None:
