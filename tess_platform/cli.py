@@ -29,6 +29,12 @@ from .control_plane import (
 from .dagster_dev import DagsterDev, DagsterDevError
 from .git import GitError
 from .hierarchy import CONFIG_DIR, Tree, WorkTree
+from .hubploy.adopt import adopt
+from .hubploy.adopt import write as write_adoption
+from .hubploy.image_check import check_image
+from .hubploy.report import Report
+from .hubploy.source import KEY_OPTION
+from .hubploy.source import read as read_hubploy
 from .hubs import hubs_of
 from .manifests import ManifestError
 from .plan import Plan, ReleaseSide, plan_release
@@ -98,12 +104,18 @@ def cmd_validate(platform: Platform, args: argparse.Namespace) -> int:
     tree, notes = _tree_and_notes(platform, args)
     for note in notes:
         print(f"note {note}")
+    lines, failed = _validation(platform, tree)
+    print("\n".join(lines))
+    return 1 if failed else 0
+
+
+def _validation(platform: Platform, tree: Tree) -> tuple[list[str], int]:
+    """`validate`'s lines for every release of `tree`, and how many failed."""
+    lines = []
     image = platform.image_ref(tree, offline=True)
-    for unknown in image.unknown:
-        print(f"note not known here: {unknown}")
+    lines += [f"note not known here: {unknown}" for unknown in image.unknown]
     hubs = hubs_of(tree)
-    for problem in hubs.problems:
-        print(f"FAIL {platform.redact(problem)}")
+    lines += [f"FAIL {platform.redact(problem)}" for problem in hubs.problems]
     failed = len(hubs.problems)
     for release in hubs.releases():
         try:
@@ -111,14 +123,28 @@ def cmd_validate(platform: Platform, args: argparse.Namespace) -> int:
             problems = platform.cluster_problems(tree, values)
         except USER_ERRORS as e:
             values, problems = None, [str(e)]
-        for problem in problems:
-            print(f"FAIL {release.name}: {platform.redact(problem)}")
+        lines += [f"FAIL {release.name}: {platform.redact(problem)}" for problem in problems]
         if values is None or problems:
             failed += 1
             continue
-        print(f"ok   {release.name}: values_sha256 {values.sha256[:16]}")
-        for note in values.hierarchy.notes:
-            print(f"     {note}")
+        lines.append(f"ok   {release.name}: values_sha256 {values.sha256[:16]}")
+        lines += [f"     {note}" for note in values.hierarchy.notes]
+    return lines, failed
+
+
+def cmd_import_hubploy(platform: Platform, args: argparse.Namespace) -> int:
+    key = Path(args.git_crypt_key).read_bytes() if args.git_crypt_key else None
+    into = Path(args.into).resolve()
+    report = Report(source=str(Path(args.path).resolve()), into=str(into))
+    repo = read_hubploy(Path(args.path), key)
+    adoption = adopt(repo, into, platform.chart, report)
+    platform.redact.add(adoption.secret_values)
+    write_adoption(adoption, into, args.force, report)
+    if adoption.image is not None:
+        check_image(into, report)
+    report.validation, failed = _validation(platform, WorkTree(into, f"working tree {into}"))
+    report.valid = not failed
+    print(platform.redact(report.markdown()), end="")
     return 1 if failed else 0
 
 
@@ -440,6 +466,19 @@ def parser() -> argparse.ArgumentParser:
         "--image-tag", required=True, help="tag of the tess-platform image pushed to ECR"
     )
     control.set_defaults(func=cmd_control_plane)
+
+    adopt_ = sub.add_parser(
+        "import-hubploy", help="write this layout from a hubploy repository, and report"
+    )
+    adopt_.add_argument("path", help="the hubploy repository (a checkout)")
+    adopt_.add_argument("--into", default=".", help="the tess-platform checkout to write into")
+    adopt_.add_argument(
+        KEY_OPTION, help="the old repository's key (`git-crypt export-key FILE`): its secrets"
+    )
+    adopt_.add_argument(
+        "--force", action="store_true", help="replace files git does not hold as they are"
+    )
+    adopt_.set_defaults(func=cmd_import_hubploy)
     return p
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .chart import ChartFiles
 from .quoting import clipped
-from .values import Layer, Merged, ValuesError, dotted, merge
+from .values import Layer, Merged, Path_, ValuesError, dotted, merge
 
 if TYPE_CHECKING:
     import jsonschema
@@ -30,13 +30,18 @@ def _validator(schema: dict):
     return jsonschema.Draft7Validator(schema)
 
 
-def problems(chart: ChartFiles, merged: Merged) -> list[str]:
+def rejected(chart: ChartFiles, merged: Merged) -> list[tuple[Path_, str]]:
+    """Each key the schema refuses, and why (never quoting a value)."""
     validator = _validator(chart.schema)
-    out = []
-    for error in sorted(validator.iter_errors(merged.values), key=lambda e: list(e.path)):
-        for path, reason in _explain(error, chart):
-            out.append(f"{merged.source_of(path)}: {dotted(path)}: {reason}")
-    return out
+    errors = sorted(validator.iter_errors(merged.values), key=lambda e: list(e.path))
+    return [found for error in errors for found in _explain(error, chart)]
+
+
+def problems(chart: ChartFiles, merged: Merged) -> list[str]:
+    return [
+        f"{merged.source_of(path)}: {dotted(path)}: {reason}"
+        for path, reason in rejected(chart, merged)
+    ]
 
 
 def validate(chart: ChartFiles, merged: Merged, what: str) -> None:

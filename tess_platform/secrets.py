@@ -31,6 +31,12 @@ def decrypt(blob: bytes, key_b64: str, source: str) -> bytes:
             "TESS_GIT_CRYPT_KEY is not base64: export it with "
             "`git-crypt export-key FILE` and set `base64 -w0 FILE`"
         ) from None
+    return decrypt_with(blob, key, source, "TESS_GIT_CRYPT_KEY")
+
+
+def decrypt_with(blob: bytes, key: bytes, source: str, key_name: str) -> bytes:
+    """Decrypt one git-crypt blob with a key as `git-crypt export-key` writes it; `key_name`
+    says where the key came from, for the error."""
     # git-crypt reads its key from a file: a 0600 one, removed at once
     try:
         with private_temp_file(key, prefix="tess-git-crypt-") as key_path:
@@ -44,7 +50,7 @@ def decrypt(blob: bytes, key_b64: str, source: str) -> bytes:
         raise SecretsError(f"{source}: git-crypt is not installed; run `bash .ci/setup`") from None
     if result.returncode != 0 or is_encrypted(result.stdout):
         raise SecretsError(
-            f"{source}: git-crypt could not decrypt it with TESS_GIT_CRYPT_KEY "
+            f"{source}: git-crypt could not decrypt it with {key_name} "
             "(is it the key of this repository?)"
         )
     return result.stdout

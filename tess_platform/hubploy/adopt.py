@@ -1,0 +1,524 @@
+"""The files of this repository's layout that a hubploy repository makes, and writing them.
+
+Per deployment: `hub_config/<d>/common.yaml` (the wrapper chart's values, then the
+deployment's own common config, translated; the domain), `staging.yaml`, `prod.yaml`,
+`local.yaml` (ports; a shared password where the hub logs in with a provider), and
+`secrets/{staging,prod}.yaml` where the old secrets could be decrypted, else
+`secrets/example.yaml` alone. The platform's own `hub_config/values.yaml` stays underneath.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..chart import ChartFiles
+from ..files import write_file
+from ..hierarchy import ACCESS, AUTHENTICATOR, CONFIG_DIR, GITHUB, WorkTree
+from ..releases import ENVIRONMENTS, deployment_problem
+from ..schema import chart_values, rejected
+from ..secrets import SecretsError, hub_secrets
+from ..targets import SERVICE
+from ..tree_digest import folder_digest
+from ..values import Layer, ValuesError, dotted, get_path, has_path, leaf_paths, set_path
+from ..yaml_loader import load_mapping
+from . import chart_keys
+from .report import CHECK, EXPLICIT, NOT_IMPORTED, TRANSLATED, Report
+from .source import KEY_OPTION, Deployment, HubployRepo, ValuesFile
+
+HOSTS = ("proxy", "https", "hosts")
+PVC_NAME = ("singleuser", "storage", "dynamic", "pvcNameTemplate")
+OLD_PVC_NAME = "claim-{username}{servername}"  # the chart's before KubeSpawner 7 (chart 4.0)
+SLUG_SCHEME = ("hub", "config", "KubeSpawner", "slug_scheme")
+ALLOW_ALL = ("hub", "config", "Authenticator", "allow_all")
+# authenticators whose users need no provider: the local target runs them as they are
+LOCAL_AS_IS = ("tmp", "dummy")
+FIRST_LOCAL_PORT = 18101  # above the shipped hubs' ports
+
+
+@dataclass
+class Adoption:
+    """What an import writes into a checkout, relative paths to contents."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # 0600, under git-crypt
+    image: Path | None = None  # the folder that becomes image/
+    secret_values: list[str] = field(default_factory=list)  # never to be shown
+
+
+def adopt(repo: HubployRepo, into: Path, chart: ChartFiles, report: Report) -> Adoption:
+    """The layout `repo` makes in the checkout `into` (read for what a re-run must keep)."""
+    out = Adoption()
+    report.add(
+        TRANSLATED,
+        f"{repo.chart_dir}/",
+        "dependencies.jupyterhub",
+        f"chart {repo.chart_version}: its values are written for {chart.chart.label}",
+    )
+    for template in repo.templates:
+        report.add(
+            NOT_IMPORTED,
+            template,
+            "",
+            "a template of the wrapper chart: the platform deploys the jupyterhub chart alone; "
+            "make what it creates in infra/ or with the chart's hub.extra* settings",
+        )
+    shared = _translated(repo.chart_values, report) if repo.chart_values else {}
+    ports = _taken_ports(into)
+    for d in repo.deployments:
+        if problem := deployment_problem(d.name):
+            raise ValuesError(f"deployments/{d.name}/: {problem}; rename it before importing")
+        _deployment(repo, d, shared, into, chart, ports, out, report)
+    out.image = _image(repo, report)
+    return out
+
+
+def _deployment(
+    repo: HubployRepo,
+    d: Deployment,
+    shared: dict,
+    into: Path,
+    chart: ChartFiles,
+    ports: set[int],
+    out: Adoption,
+    report: Report,
+) -> None:
+    layers = {name: _translated(f, report) for name, f in d.config.items()}
+    where = {name: f.relpath for name, f in d.config.items()}
+    common = overlay(shared, layers.get("common", {}))
+    envs = {env: layers.get(env, {}) for env in ENVIRONMENTS}
+    domain = _domain(d, [common, *envs.values()], where, report)
+    for layer in [common, *envs.values()]:
+        _pop(layer, HOSTS)
+    set_path(common, ("custom", "tess", "domain"), domain)
+    merged = {env: overlay(common, envs[env]) for env in ENVIRONMENTS}
+    _kept_defaults(repo, d, common, merged, report)
+    _access(d, common, envs, merged, where, report)
+    folder = f"{CONFIG_DIR}/{d.name}"
+    for name, values in (("common", common), *envs.items()):
+        file = where.get(name, f"deployments/{d.name}/config/{name}.yaml")
+        _schema_pruned(values, chart, file, report)
+        out.files[f"{folder}/{name}.yaml"] = _yaml(values, f"{repo.root.name}: {file}")
+    prod = overlay(common, envs["prod"])  # who may log in, decided
+    auth = get_path(prod, AUTHENTICATOR)
+    local = _local(into, d.name, auth, prod, ports)
+    out.files[f"{folder}/local.yaml"] = _yaml(local, "the local target: ports, and how to log in")
+    _secrets(d, into, auth, domain, chart, out, report)
+    for relpath in d.credentials:
+        report.add(
+            NOT_IMPORTED,
+            relpath,
+            "",
+            "a credentials file: never imported; the platform's deployer role (infra/) and "
+            "TESS_AWS_REGION replace what it was for",
+        )
+    if d.hubploy:
+        for key in sorted(d.hubploy.values):
+            report.add(NOT_IMPORTED, d.hubploy.relpath, key, HUBPLOY_KEYS.get(key, HUBPLOY_OTHER))
+
+
+def _translated(f: ValuesFile, report: Report) -> dict:
+    """A hubploy values file's z2jh values, in the pinned chart's terms."""
+    return chart_keys.translate(chart_keys.unwrap(f.values, f.relpath, report), f.relpath, report)
+
+
+HUBPLOY_KEYS = {
+    "images": "the user image is built from image/ and named by the platform (ECR, infra/)",
+    "cluster": "the cluster is infra/'s (terraform), reached with the deployer's role",
+}
+HUBPLOY_OTHER = "a hubploy setting with no counterpart here"
+
+
+def overlay(base: dict, over: dict) -> dict:
+    """`over` written over `base` as helm merges them, its nulls kept: a null still deletes
+    what a file beneath (the platform's values.yaml, the chart's defaults) sets."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = overlay(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _domain(d: Deployment, layers: list[dict], where: dict[str, str], report: Report) -> str:
+    """`custom.tess.domain` from the hosts: prod's host, and staging's at `staging.<domain>`."""
+    common, staging, prod = layers
+    prod_host = _first_host(prod) or _first_host(common)
+    staging_host = _first_host(staging)
+    domain = prod_host or (staging_host or "").removeprefix("staging.")
+    file = where.get("prod", where.get("common", f"deployments/{d.name}/config"))
+    if not domain:
+        domain = f"{d.name}.example.org"
+        report.add(
+            CHECK,
+            file,
+            dotted(HOSTS),
+            f"no host in the old config: custom.tess.domain is {domain}; set the real one",
+        )
+        return domain
+    report.add(TRANSLATED, file, dotted(HOSTS), f"now custom.tess.domain: {domain}")
+    if staging_host and staging_host != f"staging.{domain}":
+        report.add(
+            CHECK,
+            where.get("staging", file),
+            dotted(HOSTS),
+            f"the staging hub moves from {staging_host} to staging.{domain}: point DNS there",
+        )
+    return domain
+
+
+def _first_host(values: dict) -> str | None:
+    hosts = get_path(values, HOSTS)
+    return hosts[0] if isinstance(hosts, list) and hosts and isinstance(hosts[0], str) else None
+
+
+def _kept_defaults(
+    repo: HubployRepo, d: Deployment, common: dict, merged: dict[str, dict], report: Report
+) -> None:
+    """Defaults the chart changed since `repo`'s version, written down where the old
+    behaviour must stay: HTTPS on its hosts, the names of users' home volumes."""
+    file = f"{CONFIG_DIR}/{d.name}/common.yaml"
+    old = repo.version
+    https = ("proxy", "https", "enabled")
+    if old < (0, 11) and not any(has_path(v, https) for v in merged.values()):
+        set_path(common, https, True)  # it was on by default, for the hosts given
+        report.add(EXPLICIT, file, dotted(https), f"on by default in chart {repo.chart_version}")
+    homes = {get_path(v, ("singleuser", "storage", "type")) or "dynamic" for v in merged.values()}
+    named = any(has_path(v, PVC_NAME) for v in merged.values())
+    if old < (4,) and "dynamic" in homes and not named:
+        set_path(common, PVC_NAME, OLD_PVC_NAME)
+        set_path(common, SLUG_SCHEME, "escape")
+        report.add(
+            EXPLICIT,
+            file,
+            dotted(PVC_NAME),
+            f"users' home volumes keep their names ({OLD_PVC_NAME}, with "
+            f"{dotted(SLUG_SCHEME)}: escape): KubeSpawner 7 (chart 4) names new ones otherwise",
+        )
+    storage_class = ("singleuser", "storage", "dynamic", "storageClass")
+    if "dynamic" in homes and not any(has_path(v, storage_class) for v in merged.values()):
+        report.add(
+            CHECK,
+            file,
+            dotted(storage_class),
+            "homes were on the old cluster's default storage class; EKS has none since 1.30: "
+            "name one (infra/ makes efs-homes) and move the homes' data to it",
+        )
+    policy = ("singleuser", "networkPolicy")
+    if old < (1,) and not any(has_path(v, policy) for v in merged.values()):
+        report.add(
+            CHECK,
+            file,
+            dotted(policy),
+            "the old chart made no network policies; the platform's do: user servers reach "
+            "the internet, not private addresses (egressAllowRules.privateIPs opens them)",
+        )
+
+
+def _access(
+    d: Deployment,
+    common: dict,
+    envs: dict[str, dict],
+    merged: dict[str, dict],
+    where: dict[str, str],
+    report: Report,
+) -> None:
+    """Who may log in, in the platform's terms: GitHub's organisations (or any GitHub user)
+    as `custom.tess.access`; with any other authenticator, everyone it accepts
+    (`allow_all`) where the old config had no allow-list, as JupyterHub 5 admits nobody."""
+    file = where.get("common", f"deployments/{d.name}/config/common.yaml")
+    auth = {get_path(v, AUTHENTICATOR) for v in merged.values()}
+    if auth == {None}:
+        report.add(
+            CHECK,
+            file,
+            "auth.type",
+            "no authenticator: the chart's default lets anyone in with any password; set one",
+        )
+    if auth == {"github"}:
+        orgs = ("hub", "config", "GitHubOAuthenticator", "allowed_organizations")
+        rules = {}
+        for env in ENVIRONMENTS:
+            listed = get_path(merged[env], orgs)
+            rules[env] = {"github": listed if listed else "any"}
+            users = get_path(merged[env], ("hub", "config", "Authenticator", "allowed_users"))
+            if users and not listed:
+                report.add(
+                    CHECK,
+                    where.get(env, file),
+                    "auth.whitelist.users",
+                    "GitHub users by name: custom.tess.access says organisations or any; "
+                    "`any` would let every GitHub user in, so access is left unset",
+                )
+                return
+        for layer in (common, *envs.values()):
+            _pop(layer, orgs)
+        if rules["staging"] == rules["prod"]:
+            set_path(common, ACCESS, rules["prod"])
+        else:
+            for env in ENVIRONMENTS:
+                set_path(envs[env], ACCESS, rules[env])
+        report.add(TRANSLATED, file, dotted(orgs), f"who may log in: now {dotted(ACCESS)}")
+        return
+    for env in ENVIRONMENTS:
+        config = get_path(merged[env], ("hub", "config")) or {}
+        allows = [
+            trait
+            for traits in config.values()
+            if isinstance(traits, dict)
+            for trait in traits
+            if trait == "allow_all" or trait.startswith("allowed_")
+        ]
+        if not allows and get_path(merged[env], AUTHENTICATOR) is not None:
+            set_path(common, ALLOW_ALL, True)
+            report.add(
+                EXPLICIT,
+                f"{CONFIG_DIR}/{d.name}/common.yaml",
+                dotted(ALLOW_ALL),
+                "the old hub let in everyone its authenticator accepted; JupyterHub 5 "
+                "admits nobody without an allow-list",
+            )
+            return
+
+
+def _local(into: Path, name: str, auth: str | None, prod: dict, ports: set[int]) -> dict:
+    """The local target's settings: two ports (kept from an earlier import), and a shared
+    password where the hub logs in with a provider no laptop can reach."""
+    earlier = _read_yaml(into, f"{CONFIG_DIR}/{name}/local.yaml")
+    kept = get_path(earlier, ("custom", "tess", "local", "ports")) or {}
+    chosen = {}
+    for env in ENVIRONMENTS:
+        port = kept.get(env) if isinstance(kept, dict) else None
+        if not isinstance(port, int):
+            port = min(p for p in range(FIRST_LOCAL_PORT, 65000) if p not in ports)
+        ports.add(port)
+        chosen[env] = port
+    local: dict[str, Any] = {"custom": {"tess": {"local": {"ports": chosen}}}}
+    if auth not in LOCAL_AS_IS:
+        if has_path(prod, ACCESS):
+            set_path(local, ACCESS, None)
+        config = get_path(prod, ("hub", "config")) or {}
+        for cls in sorted(c for c in config if c.endswith("OAuthenticator")):
+            set_path(local, ("hub", "config", cls), None)
+        set_path(local, AUTHENTICATOR, "shared-password")
+        set_path(local, ALLOW_ALL, True)
+    return local
+
+
+def _taken_ports(into: Path) -> set[int]:
+    taken = set()
+    for path in sorted((into / CONFIG_DIR).glob("*/local.yaml")):
+        found = _read_yaml(into, str(path.relative_to(into)))
+        ports = get_path(found, ("custom", "tess", "local", "ports"))
+        if isinstance(ports, dict):
+            taken |= {p for p in ports.values() if isinstance(p, int)}
+    return taken
+
+
+def _secrets(
+    d: Deployment,
+    into: Path,
+    auth: str | None,
+    domain: str,
+    chart: ChartFiles,
+    out: Adoption,
+    report: Report,
+) -> None:
+    """Each environment's secrets, translated, with what the platform needs and the old
+    files lack (tokens kept from an earlier import, else new); without the old key, their
+    shape alone, as the example."""
+    folder = f"{CONFIG_DIR}/{d.name}/secrets"
+    shape = hub_secrets(SERVICE)
+    if auth == "github":
+        client = {"client_id": "", "client_secret": "", "oauth_callback_url": ""}
+        set_path(shape, GITHUB, client)
+    for relpath in d.encrypted:
+        env = Path(relpath).stem
+        report.add(
+            NOT_IMPORTED,
+            relpath,
+            "",
+            f"encrypted and no key given ({KEY_OPTION}): its keys are unknown here; write "
+            f"{folder}/<env>.yaml with `tess-platform secrets init <env> {d.name}`"
+            + (", then add what it held besides" if env != "common" else ""),
+        )
+    if not d.encrypted and not d.secrets:
+        report.add(
+            CHECK,
+            f"deployments/{d.name}/secrets/",
+            "",
+            f"no secrets files: write them with `tess-platform secrets init <env> {d.name}`",
+        )
+    if not d.encrypted and d.secrets:
+        old = {name: _translated(f, report) for name, f in d.secrets.items()}
+        for env in ENVIRONMENTS:
+            relpath = f"{folder}/{env}.yaml"
+            values = overlay(old.get("common", {}), old.get(env, {}))
+            _pop(values, HOSTS)
+            file = d.secrets[env].relpath if env in d.secrets else d.secrets["common"].relpath
+            _schema_pruned(values, chart, file, report)
+            _callbacks(values, domain if env == "prod" else f"staging.{domain}", file, report)
+            earlier = _read_yaml(into, relpath, secret=True)
+            values = overlay(_generated(shape, earlier), values)
+            shape = overlay(shape, values)
+            out.secret_values += [str(get_path(values, p)) for p in leaf_paths(values) if p]
+            header = f"{d.name} {env} secrets: encrypted in git by git-crypt"
+            out.secrets[relpath] = _yaml(values, header)
+    example = {}
+    for path in filter(None, leaf_paths(shape)):
+        set_path(example, path, f"<{dotted(path)}>")
+    out.files[f"{folder}/example.yaml"] = _yaml(
+        example, "the shape of secrets/staging.yaml and prod.yaml; no secret here"
+    )
+
+
+def _callbacks(values: dict, host: str, file: str, report: Report) -> None:
+    """An OAuth app's callback must be the hub's new host, or nobody logs in."""
+    expected = f"https://{host}/hub/oauth_callback"
+    for cls, traits in (get_path(values, ("hub", "config")) or {}).items():
+        url = traits.get("oauth_callback_url") if isinstance(traits, dict) else None
+        if isinstance(url, str) and url != expected:
+            report.add(
+                CHECK,
+                file,
+                f"hub.config.{cls}.oauth_callback_url",
+                f"not {expected}: set it there and in the OAuth app",
+            )
+
+
+def _generated(shape: dict, earlier: dict) -> dict:
+    """The platform's tokens: an earlier import's where there was one (a re-run changes
+    nothing), else fresh ones."""
+    fresh = hub_secrets(SERVICE)
+    out: dict = {}
+    for path in filter(None, leaf_paths(fresh)):
+        set_path(out, path, get_path(earlier, path) or get_path(fresh, path))
+    return out
+
+
+def _schema_pruned(values: dict, chart: ChartFiles, file: str, report: Report) -> None:
+    """Remove what the pinned chart's schema rejects, each a finding: nothing the schema
+    would refuse is written."""
+    for _ in range(20):  # a removal may uncover another problem, never more than a few
+        found = rejected(chart, chart_values(chart, [Layer(file, values)]))
+        found = [(path, reason) for path, reason in found if has_path(values, path)]
+        if not found:
+            return
+        for path, reason in found:
+            _pop(values, path)
+            report.add(NOT_IMPORTED, file, dotted(path), reason)
+
+
+def _image(repo: HubployRepo, report: Report) -> Path | None:
+    """The one user image every hub here shares: the first deployment's; another
+    deployment's that differs is named, not imported."""
+    images = [(d, d.image) for d in repo.deployments if d.image is not None]
+    if not images:
+        report.add(CHECK, "deployments/", "image", "no image folder: image/ kept as it is")
+        return None
+    first, folder = images[0]
+    for _, other in images[1:]:
+        if folder_digest(other) != folder_digest(folder):
+            report.add(
+                NOT_IMPORTED,
+                str(other.relative_to(repo.root)),
+                "",
+                f"a second image: every hub here runs image/, which is {first.name}'s",
+            )
+    return folder
+
+
+def write(adoption: Adoption, into: Path, force: bool, report: Report) -> None:
+    """Write the adoption into the checkout: all of it, or nothing with the reason. A file
+    that git does not hold as it is may be replaced only with `force`."""
+    tree = WorkTree(into)
+    if not (into / CONFIG_DIR / "values.yaml").is_file():
+        raise ValuesError(
+            f"{into}: not a tess-platform checkout (no {CONFIG_DIR}/values.yaml): clone "
+            "tess-platform and import into it"
+        )
+    if adoption.secrets and not all(tree.git_crypt_covers(p) for p in adoption.secrets):
+        raise SecretsError(f"{into}/.gitattributes: git-crypt would not encrypt the secrets files")
+    if adoption.secrets and not tree.git_crypt_configured():
+        raise SecretsError(
+            f"{into}: git-crypt is not set up in this checkout: run `git-crypt init` (or "
+            "`git-crypt unlock KEY`) first; nothing written"
+        )
+    contents = {**adoption.files, **adoption.secrets}
+    changed = [p for p, text in contents.items() if _text(into / p) != text]
+    image_changes = adoption.image is not None and folder_digest(adoption.image) != folder_digest(
+        into / "image"
+    )
+    unsafe = [p for p in changed if (into / p).exists() and not _clean_in_git(into, p)]
+    if image_changes and not _clean_in_git(into, "image"):
+        unsafe.append("image/")
+    if unsafe and not force:
+        raise ValuesError(
+            f"{into}: would replace what git does not hold: {', '.join(sorted(unsafe))}; "
+            "commit or remove it, or pass --force; nothing written"
+        )
+    for relpath in sorted(changed):
+        mode = 0o600 if relpath in adoption.secrets else 0o644
+        write_file(into / relpath, contents[relpath], mode)
+        report.written.append(relpath)
+    if image_changes:
+        shutil.rmtree(into / "image", ignore_errors=True)
+        shutil.copytree(adoption.image, into / "image", symlinks=False, ignore=_links(report))
+        report.written.append("image/")
+        report.add(CHECK, "image/", "", "replaced by the imported image (git has the earlier one)")
+
+
+def _links(report: Report):
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        links = [n for n in names if Path(folder, n).is_symlink()]
+        for name in links:
+            report.add(NOT_IMPORTED, f"image/{name}", "", "a symbolic link: copy its file in")
+        return links
+
+    return ignore
+
+
+def _clean_in_git(into: Path, relpath: str) -> bool:
+    """Whether git holds `relpath` as it is here (nothing uncommitted, nothing untracked)."""
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--", relpath],
+        cwd=into,
+        capture_output=True,
+        text=True,
+    )
+    return status.returncode == 0 and not status.stdout.strip()
+
+
+def _text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _read_yaml(into: Path, relpath: str, secret: bool = False) -> dict:
+    blob = WorkTree(into).read(relpath) if (into / relpath).is_file() else None
+    if blob is None:
+        return {}
+    try:
+        return load_mapping(blob, relpath, secret=secret)
+    except ValuesError:
+        return {}  # replaced by what the import writes
+
+
+def _yaml(values: dict, header: str) -> str:
+    return f"# {header}\n# written by `tess-platform import-hubploy`\n" + (
+        yaml.safe_dump(values, sort_keys=False, default_flow_style=False) if values else "{}\n"
+    )
+
+
+def _pop(values: dict, path: tuple[str, ...]) -> None:
+    if has_path(values, path):
+        chart_keys.pop(values, path)
