@@ -177,6 +177,9 @@ def test_a_kernel_past_the_memory_limit_is_killed_and_its_server_lives_on(repo, 
     assert server.is_running()  # the kernel was the one past the limit
     headers = {"Authorization": f"token {endpoint.api_token}"}
     assert requests.get(f"{url}api/status", headers=headers, timeout=30).ok
+    # stopped, the release leaves no group behind: the machine's cgroups outlive the home
+    assert platform.target.supervisor.stop(NAME) == (True, 1)
+    assert not (memory_cgroups() / release_cgroup(state)).exists()
 
 
 def test_a_check_server_not_ready_in_time_is_stopped_and_tried_again(repo, tess_env):

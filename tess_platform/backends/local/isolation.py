@@ -4,6 +4,7 @@ machine has them. Imports nothing heavy: the supervisor and the hub's spawner bo
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -25,6 +26,19 @@ def memory_cgroups() -> Path | None:
     if runs_as_root() and os.access(MEMORY_HIERARCHY / "memory.limit_in_bytes", os.W_OK):
         return MEMORY_HIERARCHY / "tess-platform"
     return None
+
+
+def remove_cgroup(group: Path) -> None:
+    """Remove a cgroup and the groups below it, deepest first, as far as they are empty: a
+    group outlives its processes (and the machine's cgroups outlive TESS_LOCAL_HOME) unless
+    removed. One still holding a process stays; its next start reuses it."""
+    if not group.is_dir():
+        return
+    for child in sorted((p for p in group.rglob("*") if p.is_dir()), reverse=True):
+        with contextlib.suppress(OSError):
+            child.rmdir()
+    with contextlib.suppress(OSError):
+        group.rmdir()
 
 
 def user_uid(registry: Path, key: str) -> int:

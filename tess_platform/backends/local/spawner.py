@@ -11,14 +11,13 @@ The hub loads it by name (`spawner_class`).
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Unicode
 
-from .isolation import memory_cgroups, runs_as_root, user_uid
+from .isolation import memory_cgroups, remove_cgroup, runs_as_root, user_uid
 
 
 class LocalUserSpawner(SimpleLocalProcessSpawner):
@@ -42,21 +41,24 @@ class LocalUserSpawner(SimpleLocalProcessSpawner):
         self._server_uid, self._cgroup = uid, self._memory_cgroup()
         return await super().start()
 
+    def _group(self) -> Path | None:
+        """Where the user's memory cgroup is, where the machine makes them."""
+        groups = memory_cgroups()
+        return None if groups is None else groups / self.cgroup / self.user.name
+
     def _memory_cgroup(self) -> Path | None:
         """A cgroup of the user's own, limited to mem_limit: the server and its kernels."""
-        groups = memory_cgroups()
-        if not self.mem_limit or groups is None:
+        group = self._group()
+        if not self.mem_limit or group is None:
             return None
-        group = groups / self.cgroup / self.user.name
         group.mkdir(parents=True, exist_ok=True)
         (group / "memory.limit_in_bytes").write_text(str(self.mem_limit))
         return group
 
     async def stop(self, now=False):
         await super().stop(now=now)
-        if group := getattr(self, "_cgroup", None):
-            with contextlib.suppress(OSError):  # still busy: the next start reuses it
-                group.rmdir()
+        if group := self._group():  # also of a server an earlier hub revision started
+            remove_cgroup(group)
 
     def make_preexec_fn(self, name):
         home, uid = self.home_dir, getattr(self, "_server_uid", None)

@@ -32,8 +32,9 @@ import requests
 from ...files import write_file
 from ...locks import file_lock, lock_held
 from ...values import canonical_sha256
-from .hub_config import USER_SERVER_MARK, HubConfig, user_server_mark
+from .hub_config import USER_SERVER_MARK, HubConfig, release_cgroup, user_server_mark
 from .hub_env import hub_environment
+from .isolation import memory_cgroups, remove_cgroup
 
 CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
 DEPLOYED, SUPERSEDED, FAILED = "deployed", "superseded", "failed"
@@ -402,6 +403,9 @@ class Supervisor:
         for p in _wait_gone(procs, timeout):
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
+        if groups := memory_cgroups():
+            _wait_gone(procs, timeout)  # a killed process leaves its group when it is reaped
+            remove_cgroup(groups / release_cgroup(self.state_dir(release)))
         return len(servers)
 
     def stop(self, release: str, log=print) -> tuple[bool, int]:
