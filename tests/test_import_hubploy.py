@@ -13,7 +13,7 @@ import yaml
 from conftest import CHART_DIR, GitRepo, cli, make_repo, run
 
 from tess_platform.hubploy import chart_keys
-from tess_platform.hubploy.report import NOT_IMPORTED, TRANSLATED, Report
+from tess_platform.hubploy.report import CHECK, NOT_IMPORTED, TRANSLATED, Report
 from tess_platform.schema import chart_values, rejected
 from tess_platform.values import Layer, leaf_paths
 
@@ -84,6 +84,10 @@ jupyterhub:
   cull:
     timeout: 1800
     users: false
+  scheduling:
+    userScheduler:
+      policy:
+        priorities: [{name: MostRequestedPriority, weight: 1}]
 """
 HUBPLOY_YAML = """\
 images:
@@ -273,6 +277,16 @@ def test_the_wrapper_chart_hubploy_settings_and_credentials_are_reported(importe
         "image/, which is tess-private's |" in report
     )
     assert "aws_secret_access_key" not in report
+    # a key the pinned chart's schema refuses: named, never written
+    assert (
+        "| `deployments/tess-private/config/common.yaml` | `scheduling.userScheduler.policy` | "
+        "not allowed by the jupyterhub 4.4.0 values schema |" in report
+    )
+    assert "scheduling" not in common(into, "tess-private")
+    assert (
+        "| `hub_config/tess-public/common.yaml` | `singleuser.networkPolicy` | the old chart made "
+        "no network policies; the platform's do" in report
+    )
     # what a first deploy on EKS would hit, said before it
     assert (
         "| `hub_config/tess-private/common.yaml` | `singleuser.storage.dynamic.storageClass` | "
@@ -412,6 +426,24 @@ def test_an_uncommitted_change_is_not_replaced_without_force(hubploy, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_only_defaults_that_changed_since_the_old_chart_are_made_explicit(hubploy, tmp_path):
+    repo, key = hubploy
+    newer = GitRepo(tmp_path / "newer")
+    run("cp", "-r", str(repo.path), str(newer.path))
+    requirements = newer.path / "hub/requirements.yaml"
+    requirements.write_text(requirements.read_text().replace("0.9.0", "3.3.8"))
+    into = make_repo(tmp_path / "tess")
+    out = import_(newer, into.path, "--git-crypt-key", str(key))
+    assert out.returncode == 0, out.stdout + out.stderr
+    private = common(into, "tess-private")
+    assert "enabled" not in private["proxy"]["https"]  # 3.3.8 had it off: nothing to keep
+    assert "`singleuser.networkPolicy`" not in out.stdout  # 3.3.8 made them too
+    # KubeSpawner 7 came with chart 4: home volume names still to keep
+    assert private["singleuser"]["storage"]["dynamic"]["pvcNameTemplate"] == (
+        "claim-{username}{servername}"
+    )
+
+
 # the translation itself, one old key at a time
 
 
@@ -441,6 +473,18 @@ def test_each_moved_key_lands_where_the_pinned_chart_takes_it(chart, old):
     assert rejected(chart, chart_values(chart, [Layer("old", out)])) == []
     assert not report.of(NOT_IMPORTED)
     assert not set(leaf_paths(old)) & set(leaf_paths(out))  # nothing left at its old key
+
+
+def test_homes_on_the_nodes_disk_become_a_host_path_volume(chart):
+    storage = {"type": "hostPath", "homeHostPathTemplate": "/data/{username}"}
+    out, report = translated({"singleuser": {"storage": storage}})
+    assert out["singleuser"]["storage"] == {
+        "type": "none",
+        "extraVolumes": [{"name": "home", "hostPath": {"path": "/data/{username}"}}],
+        "extraVolumeMounts": [{"name": "home", "mountPath": "/home/jovyan"}],
+    }
+    assert rejected(chart, chart_values(chart, [Layer("old", out)])) == []
+    assert [f.key for f in report.of(CHECK)] == ["singleuser.storage.type"]
 
 
 def test_two_image_pull_secrets_merge_and_a_conflict_is_named():

@@ -69,7 +69,7 @@ def adopt(repo: HubployRepo, into: Path, chart: ChartFiles, report: Report) -> A
             "a template of the wrapper chart: the platform deploys the jupyterhub chart alone; "
             "make what it creates in infra/ or with the chart's hub.extra* settings",
         )
-    shared = _translated(repo.chart_values, report) if repo.chart_values else {}
+    shared = _translated(repo.chart_values, chart, report) if repo.chart_values else {}
     ports = _taken_ports(into)
     for d in repo.deployments:
         if problem := deployment_problem(d.name):
@@ -89,21 +89,21 @@ def _deployment(
     out: Adoption,
     report: Report,
 ) -> None:
-    layers = {name: _translated(f, report) for name, f in d.config.items()}
+    layers = {name: _translated(f, chart, report) for name, f in d.config.items()}
     where = {name: f.relpath for name, f in d.config.items()}
     common = overlay(shared, layers.get("common", {}))
     envs = {env: layers.get(env, {}) for env in ENVIRONMENTS}
     domain = _domain(d, [common, *envs.values()], where, report)
+    hosts_given = any(has_path(layer, HOSTS) for layer in [common, *envs.values()])
     for layer in [common, *envs.values()]:
         _pop(layer, HOSTS)
     set_path(common, ("custom", "tess", "domain"), domain)
     merged = {env: overlay(common, envs[env]) for env in ENVIRONMENTS}
-    _kept_defaults(repo, d, common, merged, report)
+    _kept_defaults(repo, d, common, merged, hosts_given, report)
     _access(d, common, envs, merged, where, report)
     folder = f"{CONFIG_DIR}/{d.name}"
     for name, values in (("common", common), *envs.items()):
         file = where.get(name, f"deployments/{d.name}/config/{name}.yaml")
-        _schema_pruned(values, chart, file, report)
         out.files[f"{folder}/{name}.yaml"] = _yaml(values, f"{repo.root.name}: {file}")
     prod = overlay(common, envs["prod"])  # who may log in, decided
     auth = get_path(prod, AUTHENTICATOR)
@@ -123,9 +123,12 @@ def _deployment(
             report.add(NOT_IMPORTED, d.hubploy.relpath, key, HUBPLOY_KEYS.get(key, HUBPLOY_OTHER))
 
 
-def _translated(f: ValuesFile, report: Report) -> dict:
-    """A hubploy values file's z2jh values, in the pinned chart's terms."""
-    return chart_keys.translate(chart_keys.unwrap(f.values, f.relpath, report), f.relpath, report)
+def _translated(f: ValuesFile, chart: ChartFiles, report: Report) -> dict:
+    """A hubploy values file's z2jh values in the pinned chart's terms, without what its
+    schema would refuse."""
+    values = chart_keys.translate(chart_keys.unwrap(f.values, f.relpath, report), f.relpath, report)
+    _schema_pruned(values, chart, f.relpath, report)
+    return values
 
 
 HUBPLOY_KEYS = {
@@ -180,16 +183,23 @@ def _first_host(values: dict) -> str | None:
 
 
 def _kept_defaults(
-    repo: HubployRepo, d: Deployment, common: dict, merged: dict[str, dict], report: Report
+    repo: HubployRepo,
+    d: Deployment,
+    common: dict,
+    merged: dict[str, dict],
+    hosts_given: bool,
+    report: Report,
 ) -> None:
     """Defaults the chart changed since `repo`'s version, written down where the old
     behaviour must stay: HTTPS on its hosts, the names of users' home volumes."""
     file = f"{CONFIG_DIR}/{d.name}/common.yaml"
     old = repo.version
     https = ("proxy", "https", "enabled")
-    if old < (0, 11) and not any(has_path(v, https) for v in merged.values()):
-        set_path(common, https, True)  # it was on by default, for the hosts given
-        report.add(EXPLICIT, file, dotted(https), f"on by default in chart {repo.chart_version}")
+    # before 0.10 (z2jh#1758) HTTPS was on by default, in effect where hosts were given
+    if old < (0, 10) and hosts_given and not any(has_path(v, https) for v in merged.values()):
+        set_path(common, https, True)
+        why = f"on for its hosts by default in chart {repo.chart_version}"
+        report.add(EXPLICIT, file, dotted(https), why)
     homes = {get_path(v, ("singleuser", "storage", "type")) or "dynamic" for v in merged.values()}
     named = any(has_path(v, PVC_NAME) for v in merged.values())
     if old < (4,) and "dynamic" in homes and not named:
@@ -212,7 +222,7 @@ def _kept_defaults(
             "name one (infra/ makes efs-homes) and move the homes' data to it",
         )
     policy = ("singleuser", "networkPolicy")
-    if old < (1,) and not any(has_path(v, policy) for v in merged.values()):
+    if old < (0, 10) and not any(has_path(v, policy) for v in merged.values()):
         report.add(
             CHECK,
             file,
@@ -357,13 +367,12 @@ def _secrets(
             f"no secrets files: write them with `tess-platform secrets init <env> {d.name}`",
         )
     if not d.encrypted and d.secrets:
-        old = {name: _translated(f, report) for name, f in d.secrets.items()}
+        old = {name: _translated(f, chart, report) for name, f in d.secrets.items()}
         for env in ENVIRONMENTS:
             relpath = f"{folder}/{env}.yaml"
             values = overlay(old.get("common", {}), old.get(env, {}))
             _pop(values, HOSTS)
             file = d.secrets[env].relpath if env in d.secrets else d.secrets["common"].relpath
-            _schema_pruned(values, chart, file, report)
             _callbacks(values, domain if env == "prod" else f"staging.{domain}", file, report)
             earlier = _read_yaml(into, relpath, secret=True)
             values = overlay(_generated(shape, earlier), values)

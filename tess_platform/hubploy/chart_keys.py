@@ -108,6 +108,7 @@ def translate(values: dict[str, Any], file: str, report: Report) -> dict[str, An
     for old, new in MOVED.items():
         _move(out, old, new, file, report)
     _cloud_metadata(out, file, report)
+    _host_path_homes(out, file, report)
     _auth(out, file, report)
     _extra_config(out, file, report)
     name = get_path(out, AUTHENTICATOR)
@@ -157,6 +158,37 @@ def _cloud_metadata(values: dict, file: str, report: Report) -> None:
             "user code could read the node's cloud credentials and still can "
             f"({dotted(rule)}): remove both unless users must",
         )
+
+
+def _host_path_homes(values: dict, file: str, report: Report) -> None:
+    """`singleuser.storage.type: hostPath` (homes in a folder of the node, removed in 0.10)
+    becomes what it was: a hostPath volume mounted as the home, KubeSpawner expanding
+    `{username}` in its path."""
+    storage = get_path(values, ("singleuser", "storage"))
+    if not isinstance(storage, dict) or storage.get("type") != "hostPath":
+        return
+    template = storage.pop("homeHostPathTemplate", None)
+    if not isinstance(template, str):
+        report.add(NOT_IMPORTED, file, "singleuser.storage.type", "hostPath with no path template")
+        storage.pop("type")
+        return
+    storage["type"] = "none"
+    mount = storage.get("homeMountPath", "/home/jovyan")
+    storage.setdefault("extraVolumes", []).append({"name": "home", "hostPath": {"path": template}})
+    storage.setdefault("extraVolumeMounts", []).append({"name": "home", "mountPath": mount})
+    report.add(
+        TRANSLATED,
+        file,
+        "singleuser.storage.homeHostPathTemplate",
+        "now a hostPath volume in singleuser.storage.extraVolumes, mounted as the home",
+    )
+    report.add(
+        CHECK,
+        file,
+        "singleuser.storage.type",
+        "homes on a node's own disk are lost with the node (EKS replaces nodes): move them to "
+        "EFS (dynamic, storageClass efs-homes)",
+    )
 
 
 def _auth(values: dict, file: str, report: Report) -> None:
