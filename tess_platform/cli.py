@@ -47,7 +47,7 @@ from .settings import SettingsError
 from .tags import APPROVER_TAG, SHA_TAG, approver_problem
 from .targets import DeployError
 from .values import ValuesError, get_path
-from .verification import summary
+from .verification import Deploy, summary
 
 USER_ERRORS = (
     ValuesError,
@@ -287,7 +287,8 @@ def cmd_plan(platform: Platform, args: argparse.Namespace) -> int:
     if args.promotion:  # what promote_prod would give prod: staging's head, or --sha
         args.sha = args.sha or platform.repo.commit(STAGING)
         args.env = PROD
-    head, notes = _tree_and_notes(platform, args)
+    head, found = _tree_and_notes(platform, args)
+    notes = list(found)  # the snapshot's own stay as they are
     head_hubs = hubs_of(head)
     envs = [args.env] if args.env else list(ENVIRONMENTS)
     if args.promotion:
@@ -301,8 +302,14 @@ def cmd_plan(platform: Platform, args: argparse.Namespace) -> int:
         before = {r: platform.release_side(base, r, label) for r in _releases(hubs_of(base), envs)}
         against = label
     else:
-        before = {r: side for r in after if (side := _running(platform, r)) is not None}
-        against = "what runs (each release's serving revision, at the SHA that deployed it)"
+        recorded = _recorded(platform, args, list(after))
+        against = (
+            "what runs (each release's serving revision, at the SHA that deployed it)"
+            if recorded is None
+            else "what runs, as Dagster recorded each release's last deploy"
+        )
+        sides = {r: _running(platform, r, recorded, notes) for r in after}
+        before = {r: side for r, side in sides.items() if side is not None}
     releases = sorted(after.keys() | before.keys(), key=lambda r: (envs.index(r.env), r.name))
     plan = Plan(head.label, against, problems=[*head_hubs.problems, *problems], notes=notes)
     plan.releases = [plan_release(r, before.get(r), after.get(r)) for r in releases]
@@ -339,23 +346,57 @@ def _releases(hubs, envs: list[str]) -> list[Release]:
     return [r for env in envs for r in hubs.releases(env)]
 
 
-def _running(platform: Platform, release: Release) -> ReleaseSide | None:
-    """The release as what serves it was made: the values at the SHA that deployed it."""
+def _recorded(
+    platform: Platform, args: argparse.Namespace, releases: list[Release]
+) -> dict[Release, Deploy | None] | None:
+    """Each release's last deploy as the Dagster instance of `local up` records it, where its
+    `dagster dev` answers; None where it does not (what runs is then the target's word)."""
+    dagster = _dagster(platform, args)
+    if dagster.running() is None:
+        return None
+    try:
+        dagster.require()
+    except DagsterDevError:
+        return None
+    return {release: dagster.deployed(release) for release in releases}
+
+
+def _running(
+    platform: Platform,
+    release: Release,
+    recorded: dict[Release, Deploy | None] | None,
+    notes: list[str],
+) -> ReleaseSide | None:
+    """The release as what runs it was made: the values at the SHA that deployed it, as Dagster
+    recorded it where it can tell, else as the target serves it."""
     try:
         serving = platform.target.serving(release)
     except (RuntimeError, ValueError) as e:
         raise DeployError(
             f"what runs is not known here ({e}); plan against a base instead: --base staging"
         ) from None
-    if serving is None:
-        return None
-    sha = serving.record.get("git_sha")
+    if recorded is None:
+        if serving is None:
+            return None
+        sha, revision, said = serving.record.get("git_sha"), serving.revision, ""
+    else:
+        deployed = recorded.get(release)
+        if deployed is None:
+            return None
+        sha, revision, said = deployed.git_sha, deployed.revision, ", as Dagster recorded it"
+        if serving is not None and serving.revision != revision:
+            notes.append(
+                f"{release.name}: Dagster recorded revision {revision}, but revision "
+                f"{serving.revision} serves: changed outside the pipeline "
+                "(release_drift_sensor reports it); planned against Dagster's record"
+            )
     if not sha:
-        return ReleaseSide(label=f"revision {serving.revision}, not deployed by the pipeline")
+        return ReleaseSide(label=f"revision {revision}, not deployed by the pipeline")
     snapshot = platform.repo.snapshot(sha)
-    label = f"{release.name} revision {serving.revision} ({sha[:12]})"
+    label = f"{release.name} revision {revision} ({sha[:12]}){said}"
     side = platform.release_side(platform.tree(snapshot), release, label)
-    return replace(side, chart=serving.record.get("chart") or side.chart)  # as deployed
+    chart = serving.record.get("chart") if serving is not None else None
+    return replace(side, chart=chart or side.chart)  # as deployed
 
 
 def cmd_image(platform: Platform, args: argparse.Namespace) -> int:

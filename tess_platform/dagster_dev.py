@@ -175,16 +175,15 @@ class DagsterDev:
             raise DagsterDevError(f"could not launch {job}: {data}")
         return data["run"]["runId"]
 
-    def record(self, release: Release) -> ReleaseRecord:
-        """The release's verification record, read over the UI's API as the Dagster layer reads
-        it from the instance; tess_platform.verification decides what counts."""
+    def deployed(self, release: Release) -> Deploy | None:
+        """What the pipeline last deployed of the release: its latest materialization."""
         key = {"path": release.asset_path("release")}
         asset = self._query(_DEPLOYED, {"key": key})["assetOrError"]
         found = asset.get("assetMaterializations") or []
         if not found:
-            return release_record(release, None, [])
+            return None
         meta = _entries(found[0]["metadataEntries"])
-        deployed = Deploy(
+        return Deploy(
             git_sha=meta.get("git_sha") or None,
             release_hash=meta.get("release_hash", ""),
             image=meta.get("image") or None,
@@ -192,6 +191,14 @@ class DagsterDev:
             timestamp=int(found[0]["timestamp"]) / 1000,  # milliseconds, as a string
             run_id=found[0]["runId"],
         )
+
+    def record(self, release: Release) -> ReleaseRecord:
+        """The release's verification record, read over the UI's API as the Dagster layer reads
+        it from the instance; tess_platform.verification decides what counts."""
+        deployed = self.deployed(release)
+        if deployed is None:
+            return release_record(release, None, [])
+        key = {"path": release.asset_path("release")}
         evaluations = []
         for name in CHECKS:
             executions = self._query(_CHECKS, {"key": key, "check": name, "limit": HISTORY_DEPTH})[

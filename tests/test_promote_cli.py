@@ -2,6 +2,7 @@
 them, against a real `dagster dev` started as `tess-platform local up` starts it, with staging
 deployed by the staging sensor."""
 
+import json
 import os
 import re
 import subprocess
@@ -9,6 +10,7 @@ import time
 
 import pytest
 from conftest import ROOT, Site, free_port, stop_everything
+from conftest import deploy as deploy_release
 from dagster import (
     DagsterEventType,
     DagsterInstance,
@@ -19,6 +21,8 @@ from dagster import (
 
 from tess_dagster.definitions import defs
 from tess_platform.dagster_dev import DagsterDev
+from tess_platform.platform import Platform
+from tess_platform.releases import Release
 
 staging_branch_sensor = defs.get_sensor_def("staging_branch_sensor")
 
@@ -151,7 +155,10 @@ def test_the_promotion_plan_shows_what_prod_receives_and_that_staging_verified_i
     out = shell(".venv/bin/tess-platform plan --promotion", local.env, local.dagster.port)
     assert out.returncode == 2, out.stdout + out.stderr  # changes, no refusal
     head = local.head("staging")
-    assert f"`tree at {head[:12]}` against what runs" in out.stdout  # staging's head
+    # staging's head, against what Dagster recorded of prod (nothing yet)
+    assert (
+        f"`tree at {head[:12]}` against what runs, as Dagster recorded each release's last deploy"
+    ) in out.stdout
     assert "**error**" not in out.stdout
     assert "| `tess-public-prod` | **new** | nothing runs it yet: the first install |" in out.stdout
 
@@ -202,3 +209,37 @@ def test_promote_follows_the_run_and_moves_prod(local):
     assert outcome == "promote_prod: SUCCESS"
     assert local.head("prod") == local.head("staging")
     assert local.instance.get_run_by_id(run_id).tags["tess/approved_by"] == "Ada Lovelace"
+
+
+def test_a_plan_reads_what_runs_from_dagster_and_names_a_change_outside_it(local, monkeypatch):
+    head = local.head("staging")  # staging runs it, as recorded; prod too since the promotion
+    out = shell(
+        f".venv/bin/tess-platform plan --sha {head} --format json", local.env, local.dagster.port
+    )
+    assert out.returncode == 0, out.stdout + out.stderr  # nothing to deploy
+    plan = json.loads(out.stdout)
+    assert plan["base"] == "what runs, as Dagster recorded each release's last deploy"
+    by_name = {r["release"]: r for r in plan["releases"]}
+    public = by_name["tess-public-prod"]
+    assert public["action"] == "no change"
+    assert public["against"] == f"tess-public-prod revision 1 ({head[:12]}), as Dagster recorded it"
+    assert plan["notes"] == []
+
+    # a deploy of prod outside the pipeline: the target serves a revision Dagster never recorded
+    for key, value in local.env.items():
+        if key.startswith("TESS_"):
+            monkeypatch.setenv(key, value)
+    local.repo.edit_yaml(
+        "hub_config/tess-public/prod.yaml", lambda v: v.setdefault("cull", {}).update(timeout=700)
+    )
+    by_hand = local.repo.commit("tess-public-prod changed by hand", branch=None)
+    deploy_release(Platform(), by_hand, Release("tess-public", "prod"))
+    out = shell(
+        f".venv/bin/tess-platform plan --sha {head} --env prod --format json",
+        local.env,
+        local.dagster.port,
+    )
+    assert json.loads(out.stdout)["notes"] == [
+        "tess-public-prod: Dagster recorded revision 1, but revision 2 serves: changed outside "
+        "the pipeline (release_drift_sensor reports it); planned against Dagster's record"
+    ]
