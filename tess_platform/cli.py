@@ -133,7 +133,10 @@ def _validation(platform: Platform, tree: Tree) -> tuple[list[str], int]:
 
 
 def cmd_import_hubploy(platform: Platform, args: argparse.Namespace) -> int:
-    key = Path(args.git_crypt_key).read_bytes() if args.git_crypt_key else None
+    try:
+        key = Path(args.git_crypt_key).read_bytes() if args.git_crypt_key else None
+    except OSError as e:
+        raise SecretsError(f"{args.git_crypt_key}: {e.strerror}; give the old key's file") from None
     into = Path(args.into).resolve()
     report = Report(source=str(Path(args.path).resolve()), into=str(into))
     repo = read_hubploy(Path(args.path), key)

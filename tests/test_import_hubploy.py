@@ -13,6 +13,7 @@ import yaml
 from conftest import CHART_DIR, GitRepo, cli, make_repo, run
 
 from tess_platform.hubploy import chart_keys
+from tess_platform.hubploy.image_check import check_image
 from tess_platform.hubploy.report import CHECK, NOT_IMPORTED, TRANSLATED, Report
 from tess_platform.schema import chart_values, rejected
 from tess_platform.values import Layer, leaf_paths
@@ -284,8 +285,8 @@ def test_the_wrapper_chart_hubploy_settings_and_credentials_are_reported(importe
     )
     assert "scheduling" not in common(into, "tess-private")
     assert (
-        "| `hub_config/tess-public/common.yaml` | `singleuser.networkPolicy` | the old chart made "
-        "no network policies; the platform's do" in report
+        "| `hub_config/tess-public/common.yaml` | `singleuser.networkPolicy` | user servers "
+        "reached private addresses under the old chart" in report
     )
     # what a first deploy on EKS would hit, said before it
     assert (
@@ -402,6 +403,25 @@ def test_a_wrong_key_hostile_yaml_or_a_linked_file_write_nothing(hubploy, tmp_pa
     assert out.returncode == 1
     assert out.stderr.startswith("tess-platform: deployments/tess-public/config/prod.yaml")
 
+    odd = GitRepo(tmp_path / "odd")
+    run("cp", "-r", str(repo.path), str(odd.path))
+    odd.write(
+        "deployments/tess-public/config/common.yaml",
+        "jupyterhub:\n  auth:\n    type: custom\n    custom: just-a-string\n",
+    )
+    out = import_(odd, into.path, "--git-crypt-key", str(key))
+    assert out.returncode == 1
+    assert out.stderr.startswith(
+        "tess-platform: deployments/tess-public/config/common.yaml: a key or value of an "
+        "unexpected kind"
+    )
+    out = import_(repo, into.path, "--git-crypt-key", str(tmp_path / "no-such.key"))
+    assert out.returncode == 1
+    assert out.stderr == (
+        f"tess-platform: {tmp_path / 'no-such.key'}: No such file or directory; give the old "
+        "key's file\n"
+    )
+
     linked = GitRepo(tmp_path / "linked")
     run("cp", "-r", str(repo.path), str(linked.path))
     target = linked.path / "deployments/tess-public/config/staging.yaml"
@@ -410,6 +430,14 @@ def test_a_wrong_key_hostile_yaml_or_a_linked_file_write_nothing(hubploy, tmp_pa
     out = import_(linked, into.path, "--git-crypt-key", str(key))
     assert out.returncode == 1
     assert "deployments/tess-public/config/staging.yaml: is a symbolic link" in out.stderr
+    target.unlink()
+    run("cp", str(repo.path / "deployments/tess-public/config/staging.yaml"), str(target))
+    (linked.path / "deployments/tess-private/image/key").symlink_to(key)  # a key into image/
+    out = import_(linked, into.path, "--git-crypt-key", str(key))
+    assert out.returncode == 1
+    assert out.stderr.startswith(
+        "tess-platform: deployments/tess-private/image/key: a symbolic link: it could bring"
+    )
     assert tree_digest(into.path) == before
 
 
@@ -442,6 +470,38 @@ def test_only_defaults_that_changed_since_the_old_chart_are_made_explicit(hubplo
     assert private["singleuser"]["storage"]["dynamic"]["pvcNameTemplate"] == (
         "claim-{username}{servername}"
     )
+
+
+def test_allow_all_only_where_an_environment_had_no_allow_list(hubploy, tmp_path):
+    repo, key = hubploy
+    closed = GitRepo(tmp_path / "closed")
+    run("cp", "-r", str(repo.path), str(closed.path))
+    closed.write(
+        "deployments/tess-public/config/prod.yaml",
+        hosts("public.tess.example.org") + "  auth:\n    whitelist:\n      users: [ada]\n",
+    )
+    into = make_repo(tmp_path / "tess")
+    out = import_(closed, into.path, "--git-crypt-key", str(key))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "allow_all" not in common(into, "tess-public")["hub"]["config"].get("Authenticator", {})
+    staging = into.read_yaml("hub_config/tess-public/staging.yaml")
+    assert staging["hub"]["config"]["Authenticator"] == {"allow_all": True}
+    prod = into.read_yaml("hub_config/tess-public/prod.yaml")
+    assert prod["hub"]["config"]["Authenticator"] == {"allowed_users": ["ada"]}
+
+
+def test_a_requirement_from_a_url_is_counted_never_quoted(tmp_path):
+    (tmp_path / "image").mkdir()
+    (tmp_path / "image/runtime.txt").write_text("python-3.11\n")
+    (tmp_path / "image/requirements.txt").write_text(
+        "numpy==2.0.0\ngit+https://ci:tok3n-8d2f@git.example.org/tess/tools.git\n"
+    )
+    report = Report("old", "new")
+    check_image(tmp_path, report)
+    assert "tok3n" not in report.markdown()
+    assert [f.message for f in report.findings] == [
+        "1 requirement(s) from a URL: pin each to a commit or a file's hash"
+    ]
 
 
 # the translation itself, one old key at a time

@@ -10,6 +10,7 @@ deployment's own common config, translated; the domain), `staging.yaml`, `prod.y
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -91,12 +92,16 @@ def _deployment(
 ) -> None:
     layers = {name: _translated(f, chart, report) for name, f in d.config.items()}
     where = {name: f.relpath for name, f in d.config.items()}
+    for name, layer in layers.items():
+        _secrets_in_the_clear(layer, where[name], report)
     common = overlay(shared, layers.get("common", {}))
     envs = {env: layers.get(env, {}) for env in ENVIRONMENTS}
     domain = _domain(d, [common, *envs.values()], where, report)
     hosts_given = any(has_path(layer, HOSTS) for layer in [common, *envs.values()])
+    names = [where.get(n, f"deployments/{d.name}/config/{n}.yaml") for n in ("common", *envs)]
+    _more_hosts([common, *envs.values()], names, report)
     for layer in [common, *envs.values()]:
-        _pop(layer, HOSTS)
+        chart_keys.pop(layer, HOSTS)
     set_path(common, ("custom", "tess", "domain"), domain)
     merged = {env: overlay(common, envs[env]) for env in ENVIRONMENTS}
     _kept_defaults(repo, d, common, merged, hosts_given, report)
@@ -104,7 +109,10 @@ def _deployment(
     folder = f"{CONFIG_DIR}/{d.name}"
     for name, values in (("common", common), *envs.items()):
         file = where.get(name, f"deployments/{d.name}/config/{name}.yaml")
-        out.files[f"{folder}/{name}.yaml"] = _yaml(values, f"{repo.root.name}: {file}")
+        out.files[f"{folder}/{name}.yaml"] = _yaml(values, f"from {file}")
+    for env in ENVIRONMENTS:  # a callback in the plain config, as in the secrets
+        host = domain if env == "prod" else f"staging.{domain}"
+        _callbacks(overlay(common, envs[env]), host, where.get(env, names[0]), report)
     prod = overlay(common, envs["prod"])  # who may log in, decided
     auth = get_path(prod, AUTHENTICATOR)
     local = _local(into, d.name, auth, prod, ports)
@@ -119,14 +127,21 @@ def _deployment(
             "TESS_AWS_REGION replace what it was for",
         )
     if d.hubploy:
-        for key in sorted(d.hubploy.values):
+        for key in sorted(map(str, d.hubploy.values)):
             report.add(NOT_IMPORTED, d.hubploy.relpath, key, HUBPLOY_KEYS.get(key, HUBPLOY_OTHER))
 
 
 def _translated(f: ValuesFile, chart: ChartFiles, report: Report) -> dict:
     """A hubploy values file's z2jh values in the pinned chart's terms, without what its
     schema would refuse."""
-    values = chart_keys.translate(chart_keys.unwrap(f.values, f.relpath, report), f.relpath, report)
+    try:
+        values = chart_keys.unwrap(f.values, f.relpath, report)
+        values = chart_keys.translate(values, f.relpath, report)
+    except (AttributeError, TypeError, KeyError) as e:  # a key or value of a kind no chart takes
+        raise ValuesError(
+            f"{f.relpath}: a key or value of an unexpected kind ({type(e).__name__}): "
+            "the old chart would not have taken it either; fix the file and import again"
+        ) from None
     _schema_pruned(values, chart, f.relpath, report)
     return values
 
@@ -182,6 +197,20 @@ def _first_host(values: dict) -> str | None:
     return hosts[0] if isinstance(hosts, list) and hosts and isinstance(hosts[0], str) else None
 
 
+def _more_hosts(layers: list[dict], files: list[str], report: Report) -> None:
+    """A hub has one host here: any other a file gave is named."""
+    for layer, file in zip(layers, files, strict=True):
+        hosts = get_path(layer, HOSTS)
+        if isinstance(hosts, list) and len(hosts) > 1:
+            report.add(
+                NOT_IMPORTED,
+                file,
+                dotted(HOSTS),
+                f"{len(hosts) - 1} host(s) beyond the first: a hub has one host here; "
+                "redirect the others to it",
+            )
+
+
 def _kept_defaults(
     repo: HubployRepo,
     d: Deployment,
@@ -202,15 +231,23 @@ def _kept_defaults(
         report.add(EXPLICIT, file, dotted(https), why)
     homes = {get_path(v, ("singleuser", "storage", "type")) or "dynamic" for v in merged.values()}
     named = any(has_path(v, PVC_NAME) for v in merged.values())
+    if old < (4,) and not any(has_path(v, SLUG_SCHEME) for v in merged.values()):
+        set_path(common, SLUG_SCHEME, "escape")  # {username} in names and paths, as before
+        report.add(
+            EXPLICIT,
+            file,
+            dotted(SLUG_SCHEME),
+            "users' names in volume names and home paths escaped as before: KubeSpawner 7 "
+            "(chart 4) makes other names of some, and their homes would be new, empty ones",
+        )
     if old < (4,) and "dynamic" in homes and not named:
         set_path(common, PVC_NAME, OLD_PVC_NAME)
-        set_path(common, SLUG_SCHEME, "escape")
         report.add(
             EXPLICIT,
             file,
             dotted(PVC_NAME),
-            f"users' home volumes keep their names ({OLD_PVC_NAME}, with "
-            f"{dotted(SLUG_SCHEME)}: escape): KubeSpawner 7 (chart 4) names new ones otherwise",
+            f"users' home volumes keep their names ({OLD_PVC_NAME}): KubeSpawner 7 (chart 4) "
+            "names new ones otherwise",
         )
     storage_class = ("singleuser", "storage", "dynamic", "storageClass")
     if "dynamic" in homes and not any(has_path(v, storage_class) for v in merged.values()):
@@ -222,13 +259,14 @@ def _kept_defaults(
             "name one (infra/ makes efs-homes) and move the homes' data to it",
         )
     policy = ("singleuser", "networkPolicy")
-    if old < (0, 10) and not any(has_path(v, policy) for v in merged.values()):
+    if old < (2,) and not any(has_path(v, policy) for v in merged.values()):
         report.add(
             CHECK,
             file,
             dotted(policy),
-            "the old chart made no network policies; the platform's do: user servers reach "
-            "the internet, not private addresses (egressAllowRules.privateIPs opens them)",
+            "user servers reached private addresses under the old chart; the platform's "
+            "network policies let them reach the internet only (egressAllowRules.privateIPs "
+            "opens them)",
         )
 
 
@@ -253,49 +291,75 @@ def _access(
             "no authenticator: the chart's default lets anyone in with any password; set one",
         )
     if auth == {"github"}:
-        orgs = ("hub", "config", "GitHubOAuthenticator", "allowed_organizations")
-        rules = {}
-        for env in ENVIRONMENTS:
-            listed = get_path(merged[env], orgs)
-            rules[env] = {"github": listed if listed else "any"}
-            users = get_path(merged[env], ("hub", "config", "Authenticator", "allowed_users"))
-            if users and not listed:
-                report.add(
-                    CHECK,
-                    where.get(env, file),
-                    "auth.whitelist.users",
-                    "GitHub users by name: custom.tess.access says organisations or any; "
-                    "`any` would let every GitHub user in, so access is left unset",
-                )
-                return
-        for layer in (common, *envs.values()):
-            _pop(layer, orgs)
-        if rules["staging"] == rules["prod"]:
-            set_path(common, ACCESS, rules["prod"])
-        else:
-            for env in ENVIRONMENTS:
-                set_path(envs[env], ACCESS, rules[env])
-        report.add(TRANSLATED, file, dotted(orgs), f"who may log in: now {dotted(ACCESS)}")
+        _github_access(d, common, envs, merged, where, file, report)
         return
+    open_envs = [
+        env
+        for env in ENVIRONMENTS
+        if get_path(merged[env], AUTHENTICATOR) is not None and not _allow_list(merged[env])
+    ]
+    # the environments that had no allow-list, and only those: a prod with one stays closed
+    both = len(open_envs) == len(ENVIRONMENTS)
+    for name, layer in [("common", common)] if both else [(e, envs[e]) for e in open_envs]:
+        set_path(layer, ALLOW_ALL, True)
+        report.add(
+            EXPLICIT,
+            f"{CONFIG_DIR}/{d.name}/{name}.yaml",
+            dotted(ALLOW_ALL),
+            "the old hub let in everyone its authenticator accepted; JupyterHub 5 "
+            "admits nobody without an allow-list",
+        )
+
+
+def _allow_list(values: dict) -> bool:
+    """Whether some authenticator setting says who may log in."""
+    config = get_path(values, ("hub", "config")) or {}
+    return any(
+        trait == "allow_all" or trait.startswith("allowed_")
+        for traits in config.values()
+        if isinstance(traits, dict)
+        for trait in traits
+    )
+
+
+def _github_access(
+    d: Deployment,
+    common: dict,
+    envs: dict[str, dict],
+    merged: dict[str, dict],
+    where: dict[str, str],
+    file: str,
+    report: Report,
+) -> None:
+    """GitHub's organisations (or any GitHub user) as the platform's `custom.tess.access`."""
+    github = ("hub", "config", "GitHubOAuthenticator")
+    folded = [(*github, "allowed_organizations"), (*github, "allow_all"), ALLOW_ALL]
+    rules = {}
     for env in ENVIRONMENTS:
-        config = get_path(merged[env], ("hub", "config")) or {}
-        allows = [
-            trait
-            for traits in config.values()
-            if isinstance(traits, dict)
-            for trait in traits
-            if trait == "allow_all" or trait.startswith("allowed_")
-        ]
-        if not allows and get_path(merged[env], AUTHENTICATOR) is not None:
-            set_path(common, ALLOW_ALL, True)
+        listed = get_path(merged[env], folded[0])
+        anyone = any(get_path(merged[env], path) is True for path in folded[1:])
+        rules[env] = {"github": "any" if anyone or not listed else listed}
+        users = get_path(merged[env], (*github, "allowed_users")) or get_path(
+            merged[env], ("hub", "config", "Authenticator", "allowed_users")
+        )
+        if users and not listed and not anyone:
             report.add(
-                EXPLICIT,
-                f"{CONFIG_DIR}/{d.name}/common.yaml",
-                dotted(ALLOW_ALL),
-                "the old hub let in everyone its authenticator accepted; JupyterHub 5 "
-                "admits nobody without an allow-list",
+                CHECK,
+                where.get(env, file),
+                "auth.whitelist.users",
+                "GitHub users by name: custom.tess.access says organisations or any; "
+                "`any` would let every GitHub user in, so access is left unset",
             )
             return
+    for layer in (common, *envs.values()):
+        for path in folded:
+            chart_keys.pop(layer, path)
+    if rules["staging"] == rules["prod"]:
+        set_path(common, ACCESS, rules["prod"])
+    else:
+        for env in ENVIRONMENTS:
+            set_path(envs[env], ACCESS, rules[env])
+    report.add(TRANSLATED, file, dotted(folded[0]), f"who may log in: now {dotted(ACCESS)}")
 
 
 def _local(into: Path, name: str, auth: str | None, prod: dict, ports: set[int]) -> dict:
@@ -366,18 +430,27 @@ def _secrets(
             "",
             f"no secrets files: write them with `tess-platform secrets init <env> {d.name}`",
         )
+    for f in d.secrets.values() if d.encrypted else ():
+        report.add(
+            NOT_IMPORTED,
+            f.relpath,
+            "",
+            "readable, but other secrets files of the deployment are not: none is imported "
+            f"until all are ({KEY_OPTION})",
+        )
     if not d.encrypted and d.secrets:
         old = {name: _translated(f, chart, report) for name, f in d.secrets.items()}
         for env in ENVIRONMENTS:
             relpath = f"{folder}/{env}.yaml"
             values = overlay(old.get("common", {}), old.get(env, {}))
-            _pop(values, HOSTS)
-            file = d.secrets[env].relpath if env in d.secrets else d.secrets["common"].relpath
+            chart_keys.pop(values, HOSTS)
+            source = d.secrets.get(env) or d.secrets.get("common") or next(iter(d.secrets.values()))
+            file = source.relpath
             _callbacks(values, domain if env == "prod" else f"staging.{domain}", file, report)
             earlier = _read_yaml(into, relpath, secret=True)
-            values = overlay(_generated(shape, earlier), values)
+            values = overlay(_generated(earlier), values)
             shape = overlay(shape, values)
-            out.secret_values += [str(get_path(values, p)) for p in leaf_paths(values) if p]
+            out.secret_values += _strings([get_path(values, p) for p in leaf_paths(values) if p])
             header = f"{d.name} {env} secrets: encrypted in git by git-crypt"
             out.secrets[relpath] = _yaml(values, header)
     example = {}
@@ -386,6 +459,27 @@ def _secrets(
     out.files[f"{folder}/example.yaml"] = _yaml(
         example, "the shape of secrets/staging.yaml and prod.yaml; no secret here"
     )
+
+
+SECRET_NAME = re.compile(r"secret|password|token|cryptokey|apikey|private_?key", re.I)
+
+
+def _secrets_in_the_clear(values: dict, file: str, report: Report) -> None:
+    """Keys of a plain config file that name a secret: written where they were, named."""
+    for path in filter(None, leaf_paths(values)):
+        if SECRET_NAME.search(path[-1]) or path[-2:] == ("CryptKeeper", "keys"):
+            report.add(
+                CHECK,
+                file,
+                dotted(path),
+                "a secret in a plain file, committed in the clear before: move it to "
+                "secrets/<env>.yaml and rotate it",
+            )
+
+
+def _strings(values: list) -> list[str]:
+    """Every scalar in `values`, lists opened: what a redactor must know."""
+    return [s for v in values for s in (_strings(v) if isinstance(v, list) else [str(v)])]
 
 
 def _callbacks(values: dict, host: str, file: str, report: Report) -> None:
@@ -402,7 +496,7 @@ def _callbacks(values: dict, host: str, file: str, report: Report) -> None:
             )
 
 
-def _generated(shape: dict, earlier: dict) -> dict:
+def _generated(earlier: dict) -> dict:
     """The platform's tokens: an earlier import's where there was one (a re-run changes
     nothing), else fresh ones."""
     fresh = hub_secrets(SERVICE)
@@ -421,7 +515,7 @@ def _schema_pruned(values: dict, chart: ChartFiles, file: str, report: Report) -
         if not found:
             return
         for path, reason in found:
-            _pop(values, path)
+            chart_keys.pop(values, path)
             report.add(NOT_IMPORTED, file, dotted(path), reason)
 
 
@@ -479,19 +573,9 @@ def write(adoption: Adoption, into: Path, force: bool, report: Report) -> None:
         report.written.append(relpath)
     if image_changes:
         shutil.rmtree(into / "image", ignore_errors=True)
-        shutil.copytree(adoption.image, into / "image", symlinks=False, ignore=_links(report))
+        shutil.copytree(adoption.image, into / "image")  # source: no links in it
         report.written.append("image/")
         report.add(CHECK, "image/", "", "replaced by the imported image (git has the earlier one)")
-
-
-def _links(report: Report):
-    def ignore(folder: str, names: list[str]) -> list[str]:
-        links = [n for n in names if Path(folder, n).is_symlink()]
-        for name in links:
-            report.add(NOT_IMPORTED, f"image/{name}", "", "a symbolic link: copy its file in")
-        return links
-
-    return ignore
 
 
 def _clean_in_git(into: Path, relpath: str) -> bool:
@@ -526,8 +610,3 @@ def _yaml(values: dict, header: str) -> str:
     return f"# {header}\n# written by `tess-platform import-hubploy`\n" + (
         yaml.safe_dump(values, sort_keys=False, default_flow_style=False) if values else "{}\n"
     )
-
-
-def _pop(values: dict, path: tuple[str, ...]) -> None:
-    if has_path(values, path):
-        chart_keys.pop(values, path)

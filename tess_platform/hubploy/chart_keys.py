@@ -41,8 +41,11 @@ AUTH_TYPES: dict[str, tuple[str, str]] = {
     "cilogon": ("oauthenticator.cilogon.CILogonOAuthenticator", "CILogonOAuthenticator"),
     "globus": ("oauthenticator.globus.GlobusOAuthenticator", "GlobusOAuthenticator"),
 }
-OAUTH_CLIENT = {"clientId": "client_id", "clientSecret": "client_secret"}
-OAUTH_CLIENT["callbackUrl"] = "oauth_callback_url"
+OAUTH_CLIENT = {
+    "clientId": "client_id",
+    "clientSecret": "client_secret",
+    "callbackUrl": "oauth_callback_url",
+}
 AUTH_SETTINGS: dict[str, dict[str, str]] = {  # auth.<type>.<key> -> <Class>.<trait>
     "github": {
         **OAUTH_CLIENT,
@@ -107,6 +110,7 @@ def translate(values: dict[str, Any], file: str, report: Report) -> dict[str, An
     out = copy.deepcopy(values)
     for old, new in MOVED.items():
         _move(out, old, new, file, report)
+    _service_accounts(out, file, report)
     _cloud_metadata(out, file, report)
     _host_path_homes(out, file, report)
     _auth(out, file, report)
@@ -137,6 +141,25 @@ def _move(values: dict, old: Path_, new: Path_, file: str, report: Report) -> No
         return
     set_path(values, new, value)
     report.add(TRANSLATED, file, dotted(old), f"now {dotted(new)}")
+
+
+# what makes RBAC objects since 2.0: rbac.enabled false meant none of their service accounts
+SERVICE_ACCOUNTS: tuple[Path_, ...] = (
+    ("hub",),
+    ("proxy", "traefik"),
+    ("scheduling", "userScheduler"),
+    ("prePuller", "hook"),
+)
+
+
+def _service_accounts(values: dict, file: str, report: Report) -> None:
+    if get_path(values, ("rbac", "create")) is not False:
+        return
+    for part in SERVICE_ACCOUNTS:
+        path = (*part, "serviceAccount", "create")
+        if not has_path(values, path):
+            set_path(values, path, False)
+            report.add(TRANSLATED, file, "rbac.enabled", f"also {dotted(path)}: false")
 
 
 def _cloud_metadata(values: dict, file: str, report: Report) -> None:
@@ -271,6 +294,15 @@ def _extra_config(values: dict, file: str, report: Report) -> None:
         snippets = {"extraConfig": snippets}
     for name in sorted(snippets) if isinstance(snippets, dict) else []:
         where = f"hub.extraConfig.{name}"
+        if snippets[name] is None:  # helm's delete of a snippet a file beneath set
+            report.add(
+                CHECK,
+                file,
+                where,
+                "removed a snippet of a file beneath; its settings, now hub.config there, are "
+                "not removed: remove them by hand",
+            )
+            continue
         settings = literal_settings(snippets[name])
         if isinstance(settings, str):
             report.add(
@@ -332,7 +364,9 @@ def _plain(value: Any) -> Any:
 
 
 def pop(values: dict, path: Path_) -> Any:
-    """Remove `path` and any mapping it leaves empty; its value."""
+    """Remove `path` (if it is there) and any mapping it leaves empty; its value."""
+    if not has_path(values, path):
+        return None
     parent = get_path(values, path[:-1]) if len(path) > 1 else values
     value = parent.pop(path[-1])
     if len(path) > 1 and not parent:

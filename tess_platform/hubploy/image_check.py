@@ -38,23 +38,39 @@ def check_image(tree_root: Path, report: Report) -> None:
 def _runtime(folder: Path, report: Report) -> None:
     where = f"{IMAGE_DIR}/runtime.txt"
     if not (folder / "runtime.txt").is_file():
-        report.add(CHECK, where, "", "missing: repo2docker picks a Python; pin one (python-3.11)")
+        if not (folder / "environment.yml").is_file():  # there, the Python is a dependency
+            report.add(CHECK, where, "", "missing: repo2docker picks a Python; pin one")
         return
     runtime = (folder / "runtime.txt").read_text().strip()
-    found = re.fullmatch(r"python-(\d+)\.(\d+)(\.\d+)?", runtime)
-    if found and (int(found[1]), int(found[2])) < OLDEST_PYTHON:
-        report.add(CHECK, where, "", f"Python {found[1]}.{found[2]} is past its end of life")
+    found = re.fullmatch(r"python-(\d+\.\d+)(\.\d+)?", runtime)
+    if found and (old := _past_its_end(found[1])):
+        report.add(CHECK, where, "", old)
+
+
+def _past_its_end(version: str) -> str | None:
+    """`X.Y` said to be past its end of life, if it is."""
+    major, minor = map(int, version.split("."))
+    return f"Python {version} is past its end of life" if (major, minor) < OLDEST_PYTHON else None
 
 
 def _requirements(folder: Path, report: Report) -> None:
     path = folder / "requirements.txt"
     if not path.is_file():
         return
-    unpinned = []
+    unpinned, urls = [], 0
     for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
-        if line and not line.startswith("-") and "==" not in line and " @ " not in line:
+        if "://" in line or "@" in line:  # a URL may hold a token: counted, never quoted
+            urls += 1
+        elif line and not line.startswith("-") and "==" not in line:
             unpinned.append(re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0])
+    if urls:
+        report.add(
+            CHECK,
+            f"{IMAGE_DIR}/requirements.txt",
+            "",
+            f"{urls} requirement(s) from a URL: pin each to a commit or a file's hash",
+        )
     if unpinned:
         report.add(
             CHECK,
@@ -84,6 +100,10 @@ def _conda(folder: Path, report: Report) -> None:
             "needs Anaconda's terms",
         )
     deps = spec.get("dependencies") or [] if isinstance(spec, dict) else []
+    for dep in deps:
+        found = re.fullmatch(r"python\s*=+\s*(\d+\.\d+).*", dep) if isinstance(dep, str) else None
+        if found and (old := _past_its_end(found[1])):
+            report.add(CHECK, where, "dependencies", old)
     unpinned = [d for d in deps if isinstance(d, str) and "=" not in d]
     if unpinned:
         report.add(CHECK, where, "dependencies", f"not pinned: {', '.join(unpinned)}")

@@ -19,6 +19,7 @@ from ..yaml_loader import load_mapping
 
 LAYERS = ("common", "staging", "prod")  # hubploy's files, in helm's order for one env
 KEY_OPTION = "--git-crypt-key"
+LINK = "a symbolic link: it could bring a file from elsewhere into image/; copy the file in"
 
 
 @dataclass(frozen=True)
@@ -128,13 +129,23 @@ def _deployment(root: Path, name: str, key: bytes | None) -> Deployment:
 
 
 def _image(root: Path, base: str, hubploy: ValuesFile | None) -> Path | None:
-    """The deployment's image folder: hubploy.yaml's `images.images[].path`, else `image/`."""
+    """The deployment's image folder: hubploy.yaml's `images.images[].path`, else `image/`.
+    No symbolic link in it or to it: a link could bring a file from elsewhere (a key) into
+    the image the import writes."""
     images = (hubploy.values.get("images") if hubploy else None) or {}
     listed = images.get("images") if isinstance(images, dict) else None
-    for image in listed if isinstance(listed, list) else []:
-        if isinstance(image, dict) and isinstance(image.get("path"), str):
-            folder = (root / base / image["path"]).resolve()
-            if folder.is_dir() and folder.is_relative_to(root):
-                return folder
-    folder = root / base / "image"
-    return folder if folder.is_dir() else None
+    paths = (
+        [i.get("path") for i in listed if isinstance(i, dict)] if isinstance(listed, list) else []
+    )
+    for relpath in [*(p for p in paths if isinstance(p, str)), "image"]:
+        folder = root / base / relpath
+        if not (folder.exists() or folder.is_symlink()):
+            continue
+        links = [p for p in [folder, *folder.rglob("*")] if p.is_symlink()]
+        if links:
+            raise ValuesError(f"{links[0].relative_to(root)}: {LINK}")
+        if not folder.resolve().is_relative_to(root):
+            raise ValuesError(f"{base}/{relpath}: out of the repository; copy its files in")
+        if folder.is_dir():
+            return folder
+    return None
