@@ -139,6 +139,7 @@ def make_hubploy_repo(path: Path) -> GitRepo:
         repo.write(f"{d}/config/staging.yaml", hosts(f"staging.{domain}"))
         repo.write(f"{d}/config/prod.yaml", hosts(domain))
         repo.write(f"{d}/hubploy.yaml", HUBPLOY_YAML)
+        repo.write(f"{d}/config/dev.yaml", hosts(f"dev.{domain}"))  # an environment of its own
         repo.write(f"{d}/secrets/aws-ecr-config.cfg", "[default]\naws_secret_access_key = x\n")
         for env in ("staging", "prod"):
             secrets = {"jupyterhub": {"proxy": {"secretToken": PROXY_TOKEN}}}
@@ -273,6 +274,10 @@ def test_the_wrapper_chart_hubploy_settings_and_credentials_are_reported(importe
     for d in ("tess-public", "tess-private"):
         assert f"| `deployments/{d}/secrets/aws-ecr-config.cfg` | — | a credentials file" in report
         assert f"| `deployments/{d}/hubploy.yaml` | `cluster` | the cluster is infra/'s" in report
+    assert (
+        "| `deployments/tess-public/config/dev.yaml` | — | not an environment here (common, "
+        "staging, prod)" in report
+    )
     assert (
         "| `deployments/tess-public/image` | — | a second image: every hub here runs "
         "image/, which is tess-private's |" in report

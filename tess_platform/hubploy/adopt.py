@@ -118,6 +118,13 @@ def _deployment(
     local = _local(into, d.name, auth, prod, ports)
     out.files[f"{folder}/local.yaml"] = _yaml(local, "the local target: ports, and how to log in")
     _secrets(d, into, auth, domain, chart, out, report)
+    for relpath in d.other_config:
+        report.add(
+            NOT_IMPORTED,
+            relpath,
+            "",
+            "not an environment here (common, staging, prod): merge what it needs into one",
+        )
     for relpath in d.credentials:
         report.add(
             NOT_IMPORTED,
@@ -354,6 +361,9 @@ def _github_access(
     for layer in (common, *envs.values()):
         for path in folded:
             chart_keys.pop(layer, path)
+        # users by name: Authenticator's setting, which GitHub's inherits (access decides the rest)
+        if (users := chart_keys.pop(layer, (*github, "allowed_users"))) is not None:
+            set_path(layer, ("hub", "config", "Authenticator", "allowed_users"), users)
     if rules["staging"] == rules["prod"]:
         set_path(common, ACCESS, rules["prod"])
     else:

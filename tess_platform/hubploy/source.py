@@ -35,6 +35,7 @@ class Deployment:
     secrets: dict[str, ValuesFile] = field(default_factory=dict)  # decrypted
     encrypted: list[str] = field(default_factory=list)  # secrets files no key here opens
     credentials: list[str] = field(default_factory=list)  # other files of secrets/: not read
+    other_config: list[str] = field(default_factory=list)  # config/ files of no environment here
     hubploy: ValuesFile | None = None
     image: Path | None = None  # its image folder
 
@@ -111,6 +112,10 @@ def _deployment(root: Path, name: str, key: bytes | None) -> Deployment:
     for layer in LAYERS:
         if found := _values(root, f"{base}/config/{layer}.yaml"):
             d.config[layer] = found
+    config = root / base / "config"
+    d.other_config = sorted(
+        f"{base}/config/{p.name}" for p in config.iterdir() if p.is_file() and p.stem not in LAYERS
+    )
     secrets = root / base / "secrets"
     for path in sorted(secrets.iterdir()) if secrets.is_dir() else []:
         relpath = f"{base}/secrets/{path.name}"
