@@ -53,6 +53,32 @@ class Adoption:
     secret_values: list[str] = field(default_factory=list)  # never to be shown
 
 
+@dataclass
+class _Hub:
+    """One deployment's layers as the import writes them, and where each came from."""
+
+    name: str
+    common: dict
+    envs: dict[str, dict]
+    sources: dict[str, str]  # "common", "staging", "prod" -> the hubploy file
+
+    @property
+    def layers(self) -> dict[str, dict]:
+        return {"common": self.common, **self.envs}
+
+    def source(self, name: str) -> str:
+        """The hubploy file of a layer; common's where the deployment had none of its own."""
+        return self.sources.get(name) or self.sources.get(
+            "common", f"deployments/{self.name}/config/common.yaml"
+        )
+
+    def written(self, name: str) -> str:
+        return f"{CONFIG_DIR}/{self.name}/{name}.yaml"
+
+    def merged(self) -> dict[str, dict]:
+        return {env: overlay(self.common, self.envs[env]) for env in ENVIRONMENTS}
+
+
 def adopt(repo: HubployRepo, into: Path, chart: ChartFiles, report: Report) -> Adoption:
     """The layout `repo` makes in the checkout `into` (read for what a re-run must keep)."""
     out = Adoption()
@@ -95,28 +121,23 @@ def _deployment(
     for name, layer in layers.items():
         _secrets_in_the_clear(layer, where[name], report)
     common = overlay(shared, layers.get("common", {}))
-    envs = {env: layers.get(env, {}) for env in ENVIRONMENTS}
-    domain = _domain(d, [common, *envs.values()], where, report)
-    hosts_given = any(has_path(layer, HOSTS) for layer in [common, *envs.values()])
-    names = [where.get(n, f"deployments/{d.name}/config/{n}.yaml") for n in ("common", *envs)]
-    _more_hosts([common, *envs.values()], names, report)
-    for layer in [common, *envs.values()]:
+    hub = _Hub(d.name, common, {env: layers.get(env, {}) for env in ENVIRONMENTS}, where)
+    domain = _domain(hub, report)
+    hosts_given = any(has_path(layer, HOSTS) for layer in hub.layers.values())
+    for name, layer in hub.layers.items():
+        _more_hosts(layer, hub.source(name), report)
         chart_keys.pop(layer, HOSTS)
-    set_path(common, ("custom", "tess", "domain"), domain)
-    merged = {env: overlay(common, envs[env]) for env in ENVIRONMENTS}
-    _kept_defaults(repo, d, common, merged, hosts_given, report)
-    _access(d, common, envs, merged, where, report)
-    folder = f"{CONFIG_DIR}/{d.name}"
-    for name, values in (("common", common), *envs.items()):
-        file = where.get(name, f"deployments/{d.name}/config/{name}.yaml")
-        out.files[f"{folder}/{name}.yaml"] = _yaml(values, f"from {file}")
+    set_path(hub.common, ("custom", "tess", "domain"), domain)
+    _kept_defaults(repo, hub, hosts_given, report)
+    _access(hub, report)
+    for name, values in hub.layers.items():
+        out.files[hub.written(name)] = _yaml(values, f"from {hub.source(name)}")
+    merged = hub.merged()  # who may log in, decided
     for env in ENVIRONMENTS:  # a callback in the plain config, as in the secrets
-        host = domain if env == "prod" else f"staging.{domain}"
-        _callbacks(overlay(common, envs[env]), host, where.get(env, names[0]), report)
-    prod = overlay(common, envs["prod"])  # who may log in, decided
-    auth = get_path(prod, AUTHENTICATOR)
-    local = _local(into, d.name, auth, prod, ports)
-    out.files[f"{folder}/local.yaml"] = _yaml(local, "the local target: ports, and how to log in")
+        _callbacks(merged[env], _host(domain, env), hub.source(env), report)
+    auth = get_path(merged["prod"], AUTHENTICATOR)
+    local = _local(into, d.name, auth, merged["prod"], ports)
+    out.files[hub.written("local")] = _yaml(local, "the local target: ports, and how to log in")
     _secrets(d, into, auth, domain, chart, out, report)
     for relpath in d.other_config:
         report.add(
@@ -172,15 +193,14 @@ def overlay(base: dict, over: dict) -> dict:
     return out
 
 
-def _domain(d: Deployment, layers: list[dict], where: dict[str, str], report: Report) -> str:
+def _domain(hub: _Hub, report: Report) -> str:
     """`custom.tess.domain` from the hosts: prod's host, and staging's at `staging.<domain>`."""
-    common, staging, prod = layers
-    prod_host = _first_host(prod) or _first_host(common)
-    staging_host = _first_host(staging)
+    prod_host = _first_host(hub.envs["prod"]) or _first_host(hub.common)
+    staging_host = _first_host(hub.envs["staging"])
     domain = prod_host or (staging_host or "").removeprefix("staging.")
-    file = where.get("prod", where.get("common", f"deployments/{d.name}/config"))
+    file = hub.source("prod")
     if not domain:
-        domain = f"{d.name}.example.org"
+        domain = f"{hub.name}.example.org"
         report.add(
             CHECK,
             file,
@@ -189,14 +209,19 @@ def _domain(d: Deployment, layers: list[dict], where: dict[str, str], report: Re
         )
         return domain
     report.add(TRANSLATED, file, dotted(HOSTS), f"now custom.tess.domain: {domain}")
-    if staging_host and staging_host != f"staging.{domain}":
+    if staging_host and staging_host != _host(domain, "staging"):
         report.add(
             CHECK,
-            where.get("staging", file),
+            hub.source("staging"),
             dotted(HOSTS),
-            f"the staging hub moves from {staging_host} to staging.{domain}: point DNS there",
+            f"the staging hub moves from {staging_host} to {_host(domain, 'staging')}: point "
+            "DNS there",
         )
     return domain
+
+
+def _host(domain: str, env: str) -> str:
+    return domain if env == "prod" else f"staging.{domain}"
 
 
 def _first_host(values: dict) -> str | None:
@@ -204,31 +229,23 @@ def _first_host(values: dict) -> str | None:
     return hosts[0] if isinstance(hosts, list) and hosts and isinstance(hosts[0], str) else None
 
 
-def _more_hosts(layers: list[dict], files: list[str], report: Report) -> None:
+def _more_hosts(layer: dict, file: str, report: Report) -> None:
     """A hub has one host here: any other a file gave is named."""
-    for layer, file in zip(layers, files, strict=True):
-        hosts = get_path(layer, HOSTS)
-        if isinstance(hosts, list) and len(hosts) > 1:
-            report.add(
-                NOT_IMPORTED,
-                file,
-                dotted(HOSTS),
-                f"{len(hosts) - 1} host(s) beyond the first: a hub has one host here; "
-                "redirect the others to it",
-            )
+    hosts = get_path(layer, HOSTS)
+    if isinstance(hosts, list) and len(hosts) > 1:
+        report.add(
+            NOT_IMPORTED,
+            file,
+            dotted(HOSTS),
+            f"{len(hosts) - 1} host(s) beyond the first: a hub has one host here; "
+            "redirect the others to it",
+        )
 
 
-def _kept_defaults(
-    repo: HubployRepo,
-    d: Deployment,
-    common: dict,
-    merged: dict[str, dict],
-    hosts_given: bool,
-    report: Report,
-) -> None:
+def _kept_defaults(repo: HubployRepo, hub: _Hub, hosts_given: bool, report: Report) -> None:
     """Defaults the chart changed since `repo`'s version, written down where the old
     behaviour must stay: HTTPS on its hosts, the names of users' home volumes."""
-    file = f"{CONFIG_DIR}/{d.name}/common.yaml"
+    file, common, merged = hub.written("common"), hub.common, hub.merged()
     old = repo.version
     https = ("proxy", "https", "enabled")
     # before 0.10 (z2jh#1758) HTTPS was on by default, in effect where hosts were given
@@ -277,28 +294,21 @@ def _kept_defaults(
         )
 
 
-def _access(
-    d: Deployment,
-    common: dict,
-    envs: dict[str, dict],
-    merged: dict[str, dict],
-    where: dict[str, str],
-    report: Report,
-) -> None:
+def _access(hub: _Hub, report: Report) -> None:
     """Who may log in, in the platform's terms: GitHub's organisations (or any GitHub user)
     as `custom.tess.access`; with any other authenticator, everyone it accepts
     (`allow_all`) where the old config had no allow-list, as JupyterHub 5 admits nobody."""
-    file = where.get("common", f"deployments/{d.name}/config/common.yaml")
+    merged = hub.merged()
     auth = {get_path(v, AUTHENTICATOR) for v in merged.values()}
     if auth == {None}:
         report.add(
             CHECK,
-            file,
+            hub.source("common"),
             "auth.type",
             "no authenticator: the chart's default lets anyone in with any password; set one",
         )
     if auth == {"github"}:
-        _github_access(d, common, envs, merged, where, file, report)
+        _github_access(hub, merged, report)
         return
     open_envs = [
         env
@@ -306,12 +316,12 @@ def _access(
         if get_path(merged[env], AUTHENTICATOR) is not None and not _allow_list(merged[env])
     ]
     # the environments that had no allow-list, and only those: a prod with one stays closed
-    both = len(open_envs) == len(ENVIRONMENTS)
-    for name, layer in [("common", common)] if both else [(e, envs[e]) for e in open_envs]:
-        set_path(layer, ALLOW_ALL, True)
+    names = ["common"] if len(open_envs) == len(ENVIRONMENTS) else open_envs
+    for name in names:
+        set_path(hub.layers[name], ALLOW_ALL, True)
         report.add(
             EXPLICIT,
-            f"{CONFIG_DIR}/{d.name}/{name}.yaml",
+            hub.written(name),
             dotted(ALLOW_ALL),
             "the old hub let in everyone its authenticator accepted; JupyterHub 5 "
             "admits nobody without an allow-list",
@@ -329,15 +339,7 @@ def _allow_list(values: dict) -> bool:
     )
 
 
-def _github_access(
-    d: Deployment,
-    common: dict,
-    envs: dict[str, dict],
-    merged: dict[str, dict],
-    where: dict[str, str],
-    file: str,
-    report: Report,
-) -> None:
+def _github_access(hub: _Hub, merged: dict[str, dict], report: Report) -> None:
     """GitHub's organisations (or any GitHub user) as the platform's `custom.tess.access`."""
     github = ("hub", "config", "GitHubOAuthenticator")
     folded = [(*github, "allowed_organizations"), (*github, "allow_all"), ALLOW_ALL]
@@ -352,24 +354,25 @@ def _github_access(
         if users and not listed and not anyone:
             report.add(
                 CHECK,
-                where.get(env, file),
+                hub.source(env),
                 "auth.whitelist.users",
                 "GitHub users by name: custom.tess.access says organisations or any; "
                 "`any` would let every GitHub user in, so access is left unset",
             )
             return
-    for layer in (common, *envs.values()):
+    for layer in hub.layers.values():
         for path in folded:
             chart_keys.pop(layer, path)
         # users by name: Authenticator's setting, which GitHub's inherits (access decides the rest)
         if (users := chart_keys.pop(layer, (*github, "allowed_users"))) is not None:
             set_path(layer, ("hub", "config", "Authenticator", "allowed_users"), users)
     if rules["staging"] == rules["prod"]:
-        set_path(common, ACCESS, rules["prod"])
+        set_path(hub.common, ACCESS, rules["prod"])
     else:
         for env in ENVIRONMENTS:
-            set_path(envs[env], ACCESS, rules[env])
-    report.add(TRANSLATED, file, dotted(folded[0]), f"who may log in: now {dotted(ACCESS)}")
+            set_path(hub.envs[env], ACCESS, rules[env])
+    why = f"who may log in: now {dotted(ACCESS)}"
+    report.add(TRANSLATED, hub.source("common"), dotted(folded[0]), why)
 
 
 def _local(into: Path, name: str, auth: str | None, prod: dict, ports: set[int]) -> dict:
@@ -456,7 +459,7 @@ def _secrets(
             chart_keys.pop(values, HOSTS)
             source = d.secrets.get(env) or d.secrets.get("common") or next(iter(d.secrets.values()))
             file = source.relpath
-            _callbacks(values, domain if env == "prod" else f"staging.{domain}", file, report)
+            _callbacks(values, _host(domain, env), file, report)
             earlier = _read_yaml(into, relpath, secret=True)
             values = overlay(_generated(earlier), values)
             shape = overlay(shape, values)
