@@ -370,8 +370,12 @@ def test_a_second_run_on_the_same_input_changes_nothing(hubploy, imported):
 def test_without_the_key_the_shape_is_written_and_secrets_init_named(hubploy, tmp_path):
     repo, _ = hubploy
     into = make_repo(tmp_path / "tess")
+    for leftover in (".import-new-image", ".import-old-image"):  # of an import killed before
+        (into.path / leftover / "half").mkdir(parents=True)
     out = import_(repo, into.path)
     assert out.returncode == 0, out.stdout + out.stderr
+    assert not list(into.path.glob(".import-*"))
+    assert (into.path / "image/runtime.txt").read_text() == IMAGE["runtime.txt"]
     assert not (into.path / "hub_config/tess-private/secrets/staging.yaml").exists()
     example = into.read_yaml("hub_config/tess-private/secrets/example.yaml")
     assert set(example["hub"]["config"]["GitHubOAuthenticator"]) == {

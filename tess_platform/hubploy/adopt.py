@@ -585,10 +585,26 @@ def write(adoption: Adoption, into: Path, force: bool, report: Report) -> None:
         write_file(into / relpath, contents[relpath], mode)
         report.written.append(relpath)
     if image_changes:
-        shutil.rmtree(into / "image", ignore_errors=True)
-        shutil.copytree(adoption.image, into / "image")  # source: no links in it
+        _replace_folder(adoption.image, into / "image")
         report.written.append("image/")
         report.add(CHECK, "image/", "", "replaced by the imported image (git has the earlier one)")
+
+
+def _replace_folder(source: Path, folder: Path) -> None:
+    """`folder` becomes a copy of `source` (which holds no link), swapped in by renames: an
+    import killed meanwhile leaves a whole folder, old or new (or the old one beside, as
+    `.import-old-<name>`), never a part of one; the next import removes the leftovers."""
+    new, old = (
+        folder.with_name(f".import-new-{folder.name}"),
+        folder.with_name(f".import-old-{folder.name}"),
+    )
+    for leftover in (new, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    shutil.copytree(source, new)
+    if folder.exists():
+        folder.rename(old)
+    new.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _clean_in_git(into: Path, relpath: str) -> bool:
