@@ -127,6 +127,35 @@ def test_terraform_outputs_become_the_infra_assets_values(aws):
     }
 
 
+def test_the_state_is_shared_in_s3_and_a_plan_elsewhere_reads_it(aws, tmp_path, monkeypatch):
+    """Applied on one machine, the state is in the bucket (S3's own lock file, no table); a
+    plan on another machine, with nothing of the first's, finds nothing to change."""
+    s3 = boto3.Session(region_name=REGION).client(
+        "s3", endpoint_url=os.environ["TESS_AWS_ENDPOINT_URL"]
+    )
+    s3.create_bucket(Bucket="tess-state")
+    monkeypatch.setenv("TESS_STATE_BUCKET", "tess-state")
+    aws.repo.write(
+        "infra/backend.tf", 'terraform {\n  backend "s3" {\n    use_lockfile = true\n  }\n}\n'
+    )
+    sha = aws.repo.commit("infra/ keeps its state in S3")
+    platform = Platform()
+    snapshot = platform.repo.snapshot(sha)
+    applied = platform.target.ensure_cluster(snapshot.root, None, lambda m: None)
+    assert applied.summary["applied"]
+    state = json.loads(s3.get_object(Bucket="tess-state", Key=aws_target.STATE_KEY)["Body"].read())
+    assert [r["type"] for r in state["resources"]] == ["terraform_data"]
+    assert "Contents" not in s3.list_objects_v2(
+        Bucket="tess-state", Prefix=f"{aws_target.STATE_KEY}.tflock"
+    )
+
+    monkeypatch.setenv("TESS_CACHE", str(tmp_path / "another-machine"))
+    elsewhere = Platform()
+    planned = elsewhere.target.plan_infra(elsewhere.repo.snapshot(sha).root)
+    assert planned.headline() == "No changes: the infrastructure matches the configuration."
+    assert not (tmp_path / "another-machine/aws/infra-plan/terraform.tfstate").exists()
+
+
 def test_the_plan_of_infra_is_terraforms_and_is_never_applied(aws):
     target, logs = aws.platform.target, []
     planned = target.plan_infra(aws.snapshot.root)

@@ -94,11 +94,7 @@ class AwsTarget:
         infra = tree_root / "infra"
         if not infra.is_dir():
             raise TerraformError(f"infra/: missing from the tree at {tree_root}")
-        backend = (
-            {"bucket": self.settings.state_bucket, "key": STATE_KEY, "region": self.region}
-            if self.settings.state_bucket
-            else None
-        )
+        backend = self._backend()
         work = self._workdir(infra, folder)
         # infra/ grants the deployer role this bucket; a module without the variable ignores it
         tf_vars = {"TF_VAR_state_bucket": self.settings.state_bucket} if backend else {}
@@ -106,6 +102,16 @@ class AwsTarget:
         tf.init(backend)
         tfvars = work / "terraform.tfvars"
         return tf, work, tf.plan(work / "tfplan", tfvars if tfvars.exists() else None)
+
+    def _backend(self) -> dict[str, str] | None:
+        """The S3 backend's settings where the state is shared (TESS_STATE_BUCKET); with
+        TESS_AWS_ENDPOINT_URL, its S3 and STS calls go there too, as every AWS call does."""
+        if not self.settings.state_bucket:
+            return None
+        backend = {"bucket": self.settings.state_bucket, "key": STATE_KEY, "region": self.region}
+        if url := self.endpoint_url:
+            backend |= {"endpoints": f'{{s3="{url}",sts="{url}"}}', "use_path_style": "true"}
+        return backend
 
     def _workdir(self, infra: Path, folder: str) -> Path:
         """infra/ of this snapshot in a folder terraform may write in (the snapshot is
