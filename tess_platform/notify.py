@@ -7,17 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import requests
-
+from .http_api import call, github_headers
 from .settings import Settings
 
 SUCCESS, FAILURE = "success", "failure"
 STATUS_CONTEXT = "tess-platform"  # the commit status's context, one per job: tess-platform/<job>
 DESCRIPTION_MAX = 140  # GitHub truncates a status description there
-
-
-class NotifyError(RuntimeError):
-    """A notification was not delivered; the message names where, never a URL or token."""
 
 
 @dataclass(frozen=True)
@@ -73,14 +68,14 @@ class Notifier:
         """Post `outcome` wherever configured; what was done, one line each."""
         done = []
         if self.webhook_url:
-            self._post(
-                "the webhook (TESS_NOTIFY_WEBHOOK)", self.webhook_url, {"text": outcome.text()}
-            )
+            where = "the webhook (TESS_NOTIFY_WEBHOOK)"
+            call(where, "POST", self.webhook_url, {"text": outcome.text()})
             done.append("posted to the webhook")
         if self.github_token and self.github_repo and outcome.sha:
             description = outcome.reasons[0] if outcome.reasons else outcome.summary
-            self._post(
+            call(
                 f"GitHub's statuses API for {self.github_repo}",
+                "POST",
                 f"{self.github_api.rstrip('/')}/repos/{self.github_repo}/statuses/{outcome.sha}",
                 {
                     "state": outcome.state,
@@ -88,19 +83,7 @@ class Notifier:
                     "description": description[:DESCRIPTION_MAX],
                     "context": f"{STATUS_CONTEXT}/{outcome.job}",
                 },
-                {
-                    "Authorization": f"Bearer {self.github_token}",
-                    "Accept": "application/vnd.github+json",
-                },
+                github_headers(self.github_token),
             )
             done.append(f"commit status {outcome.state} on {outcome.sha[:12]}")
         return done
-
-    @staticmethod
-    def _post(where: str, url: str, body: dict, headers: dict | None = None) -> None:
-        try:
-            answer = requests.post(url, json=body, headers=headers or {}, timeout=15)
-        except requests.RequestException as e:
-            raise NotifyError(f"{where}: not reached ({type(e).__name__})") from None
-        if answer.status_code >= 300:
-            raise NotifyError(f"{where}: answered HTTP {answer.status_code}")

@@ -160,8 +160,9 @@ class FakeHelm:
 
 class RecordingApi:
     """A stand-in for an HTTP API on 127.0.0.1 (a cluster's Kubernetes API, a chat webhook,
-    GitHub's): answers each POST with `status` and the body it got, and records the exact
-    request (method, path, headers, body); nothing beyond this machine answers here."""
+    GitHub's): records each request exactly (method, path, headers, body) and answers it with
+    `status` and what `answers` holds for (method, path), else the body it got (a GET: an
+    empty list); nothing beyond this machine answers here."""
 
     def __init__(self) -> None:
         import http.server
@@ -169,25 +170,30 @@ class RecordingApi:
 
         self.requests: list[dict] = []
         self.status = 201
+        self.answers: dict[tuple[str, str], object] = {}
         recorded, api = self.requests, self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the http.server API)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
                 recorded.append(
                     {
-                        "method": "POST",
+                        "method": self.command,
                         "path": self.path,
                         "headers": dict(self.headers),
                         "body": body,
                     }
                 )
-                answer = json.dumps(body).encode()
+                default = [] if self.command == "GET" else body
+                answer = json.dumps(api.answers.get((self.command, self.path), default)).encode()
                 self.send_response(api.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
+
+            do_GET = do_POST = do_PATCH = _answer  # noqa: N815 (the http.server API)
 
             def log_message(self, *args) -> None:
                 pass

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import CHART_DIR, ROOT, run
+from fakes import RecordingApi
 
 WORKFLOW = ROOT / ".github/workflows/pull-request.yml"
 SCRIPTS = ROOT / ".ci/pr"
@@ -99,3 +100,46 @@ def test_a_plan_with_errors_fails_the_step_after_writing_them(pull_request):
     assert (
         "hub_config/tess-public/common.yaml: cull.timeout" in (pull_request / "plan.md").read_text()
     )
+
+
+def test_the_plan_is_the_pull_requests_one_comment_edited_on_each_push(tmp_path):
+    api = RecordingApi()
+    (tmp_path / "plan.md").write_text("### tess-platform plan: Nothing to deploy.\n")
+    token = "ghs_planted-token-5e1b"
+    env = {
+        "GITHUB_API_URL": api.url,
+        "GITHUB_REPOSITORY": "tess/hubs",
+        "PR": "7",
+        "GH_TOKEN": token,
+    }
+    comments = "/repos/tess/hubs/issues/7/comments"
+    api.answers[("POST", comments)] = {"id": 42}
+    out = step("comment", tmp_path, "plan.md", **env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "created comment 42\n"
+    listed, made = api.requests
+    assert (listed["method"], listed["path"]) == ("GET", f"{comments}?per_page=100&page=1")
+    assert (made["method"], made["path"]) == ("POST", comments)
+    assert made["body"] == {
+        "body": "<!-- tess-platform plan -->\n### tess-platform plan: Nothing to deploy.\n"
+    }
+    assert made["headers"]["Authorization"] == f"Bearer {token}"
+
+    # the next push: the platform's comment found among the others, and edited
+    api.requests.clear()
+    api.answers[("GET", f"{comments}?per_page=100&page=1")] = [
+        {"id": 3, "body": "Looks good"},
+        {"id": 42, "body": "<!-- tess-platform plan -->\nan older plan"},
+    ]
+    out = step("comment", tmp_path, "plan.md", **env)
+    assert out.stdout == "updated comment 42\n"
+    assert [(r["method"], r["path"]) for r in api.requests] == [
+        ("GET", f"{comments}?per_page=100&page=1"),
+        ("PATCH", "/repos/tess/hubs/issues/comments/42"),
+    ]
+
+    api.status = 403  # a token without the pull-requests permission
+    out = step("comment", tmp_path, "plan.md", **env)
+    assert out.returncode == 1
+    assert out.stderr == "comment: GitHub's comments API for tess/hubs#7: answered HTTP 403\n"
+    assert token not in out.stdout + out.stderr

@@ -12,8 +12,9 @@ from dagster import (
 )
 
 from tess_dagster.assets.keys import release_key
+from tess_platform.http_api import ApiError
 from tess_platform.hubs import Hubs
-from tess_platform.notify import FAILURE, SUCCESS, Notifier, NotifyError, Outcome
+from tess_platform.notify import FAILURE, SUCCESS, Notifier, Outcome
 from tess_platform.secrets import Redactor
 from tess_platform.settings import Settings
 from tess_platform.tags import ENV_TAG, SHA_TAG
@@ -64,7 +65,7 @@ def tell(context: RunStatusSensorContext, hubs: Hubs, state: str):
     outcome = outcome_of(context, hubs, state, settings.dagster_url)
     try:
         done = notifier.tell(outcome)
-    except NotifyError as e:
+    except ApiError as e:
         context.log.warning(redact(f"{outcome.summary}: {e}"))
         return SkipReason(redact(str(e)))
     context.log.info(f"{outcome.summary}: {'; '.join(done) or 'nothing to tell'}")
