@@ -187,6 +187,7 @@ def _count(n: int, thing: str) -> str:
 
 def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
     from .backends.local.target import LocalTarget
+    from .backends.local.user_env import collect
 
     if not isinstance(platform.target, LocalTarget):
         raise SettingsError("`local` commands are for TESS_TARGET=local")
@@ -212,6 +213,17 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
                     f"  password: key hub.config.SharedPasswordAuthenticator.user_password "
                     f"in {target.password_file(Release.parse(name))}"
                 )
+        return 0
+    if args.action == "gc":
+        done = collect(target.user_envs, args.days)
+        for tag, size in done.removed:
+            print(f"removed user environment {tag} ({size} MB)")
+        freed = sum(size for _, size in done.removed)
+        print(
+            f"{_count(len(done.removed), 'environment')} removed ({freed} MB); kept "
+            f"{len(done.running)} in use and {len(done.recent)} used in the last {args.days:g} "
+            f"days, in {target.user_envs}"
+        )
         return 0
     if args.release and args.release not in supervisor.releases():
         raise SupervisorError(
@@ -465,9 +477,12 @@ def parser() -> argparse.ArgumentParser:
     secrets.set_defaults(func=cmd_secrets)
 
     local = sub.add_parser("local", help="the local target: hubs on this machine")
-    local.add_argument("action", choices=["up", "status", "stop", "start"])
+    local.add_argument("action", choices=["up", "status", "stop", "start", "gc"])
     local.add_argument("release", nargs="?", help="one release, e.g. tess-public-staging")
     local.add_argument("--dagster-port", type=int, default=3000)
+    local.add_argument(
+        "--days", type=float, default=30, help="gc: keep environments used this recently"
+    )
     local.set_defaults(func=cmd_local)
 
     promote = sub.add_parser(

@@ -14,10 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from conftest import ROOT, TEST_IMAGE, check_results, deploy, failures
+from conftest import ROOT, TEST_IMAGE, check_results, cli, deploy, failures
 
 from tess_platform.backends.local.supervisor import Supervisor
-from tess_platform.backends.local.user_env import built
+from tess_platform.backends.local.user_env import COMPLETE, LAST_USED, built
 from tess_platform.kernels import Kernel
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -85,6 +85,7 @@ def test_an_image_change_is_built_while_the_old_revision_serves(repo, tess_env):
     assert requests.get(f"{endpoint.url}hub/health", timeout=10).ok
 
     platform.deploy(snapshot, RELEASE, image, print)
+    assert (ENVS / image.tag / LAST_USED).exists()  # what `local gc` keeps for a while
     bea = user_kernel(endpoint, "bea")
     assert bea.execute("import sys, cowsay; print(sys.prefix)").output == f"{ENVS / image.tag}\n"
     # ada's server runs on in the environment it started in, as a pod keeps its image
@@ -189,3 +190,40 @@ def test_a_smoke_test_that_fails_fails_kernel_runs_and_blocks_promotion(site):
     fixed = site.repo.commit("the smoke test the image can run")
     verify = site.run("verify_releases", {"tess/git_sha": fixed})
     assert check_results(verify)[("staging/tess_public_staging_release", "kernel_runs")] is True
+
+
+def test_local_gc_removes_what_nothing_runs_from_and_no_hub_used_lately(tess_env, tmp_path):
+    envs = tmp_path / "envs"  # environments of their own: the shared cache is other tests'
+
+    def environment(tag: str, days_ago: float) -> Path:
+        path = envs / tag
+        (path / "bin").mkdir(parents=True)
+        (path / "bin/python").write_bytes(b"x" * 2**20)
+        (path / COMPLETE).write_text("{}")
+        then = time.time() - days_ago * 86400
+        for mark in (path / COMPLETE, path / "bin", path):
+            os.utime(mark, (then, then))
+        return path
+
+    stale, recent, running = (
+        environment("aaaa", 40),
+        environment("bbbb", 2),
+        environment("cccc", 90),
+    )
+    (envs / ".removing-dddd/lib").mkdir(parents=True)  # a removal cut short
+    # a server of an old hub, still running from its environment
+    server = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", str(running / "bin/python")]
+    )
+    try:
+        out = cli("local", "gc", env={"TESS_USER_ENVS": str(envs)})
+    finally:
+        server.kill()
+        server.wait()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == (
+        "removed user environment aaaa (1 MB)\n"
+        f"1 environment removed (1 MB); kept 1 in use and 1 used in the last 30 days, in {envs}\n"
+    )
+    assert not stale.exists() and recent.exists() and running.exists()
+    assert sorted(p.name for p in envs.iterdir()) == ["bbbb", "cccc"]

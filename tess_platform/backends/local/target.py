@@ -25,7 +25,7 @@ from ..image import ImageRef, build, docker_answers, render
 from .hub_config import HubConfig, local_port, translate
 from .isolation import closed_to_others, runs_as_root
 from .supervisor import Supervisor, SupervisorError, read_state_file
-from .user_env import UserEnv, UserEnvError, built, ensure_env
+from .user_env import UserEnv, UserEnvError, built, ensure_env, mark_used
 
 IMAGE_REPOSITORY = "tess-user-image"
 
@@ -159,6 +159,7 @@ class LocalTarget:
                 f"{release.name}: the environment of image {values.image.ref} is not built on "
                 f"this machine ({self.user_envs}); materialize image/user_image first"
             )
+        mark_used(env)  # `local gc` keeps what hubs started with lately
         self._open_only_homes(env.path)
         hub = translate(
             values.merged,

@@ -25,11 +25,13 @@ from pathlib import Path
 import psutil
 
 from ...files import write_file
-from ...locks import file_lock
+from ...locks import file_lock, lock_held
 from ..image import IMAGE_DIR
 
 RUNTIME, REQUIREMENTS, POST_BUILD = "runtime.txt", "requirements.txt", "postBuild"
 COMPLETE = ".tess-env.json"  # written last: the environment is whole
+LAST_USED = ".tess-env-used"  # touched whenever a hub starts with the environment
+TRASH = ".removing-"  # an environment being removed: never `built`, removed by the next GC
 PIP_PROGRESS_EVERY = 25  # packages between two progress lines
 
 
@@ -171,6 +173,62 @@ def _pip(cmd: list[str], path: Path, tag: str, log) -> None:
         raise UserEnvError(
             f"{IMAGE_DIR}/{REQUIREMENTS}: pip could not install it:\n" + "\n".join(errors)
         )
+
+
+def mark_used(env: UserEnv) -> None:
+    with contextlib.suppress(OSError):  # a cache this user may only read: gc is not theirs
+        (env.path / LAST_USED).touch()
+
+
+@dataclass
+class Collected:
+    """What `collect` did: the environments removed (tag, MB) and those kept, and why."""
+
+    removed: list[tuple[str, int]]
+    running: list[str]  # a process runs from it (a hub, a user server, a kernel, a build)
+    recent: list[str]  # a hub started with it, or it was built, within the window
+
+
+def collect(envs: Path, days: float) -> Collected:
+    """Remove the environments that no process on this machine runs from and that no hub
+    started with (nor a build finished) in `days` days: a rollback within that window finds
+    its environment. Every TESS_LOCAL_HOME may share `envs`, hence a look at the processes,
+    not at one home's revisions. Removal unmarks first: one cut short is never taken for built."""
+    done = Collected([], [], [])
+    if not envs.is_dir():
+        return done
+    for leftover in envs.glob(f"{TRASH}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    running = _running_from(envs)
+    cutoff = time.time() - days * 86400
+    for path in sorted(p for p in envs.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if path.name in running or lock_held(envs / f".{path.name}.lock"):
+            done.running.append(path.name)
+        elif _last_used(path) > cutoff:
+            done.recent.append(path.name)
+        else:
+            size = _size(path)
+            (path / COMPLETE).unlink(missing_ok=True)
+            trash = path.rename(envs / f"{TRASH}{path.name}")
+            shutil.rmtree(trash, ignore_errors=True)
+            done.removed.append((path.name, size))
+    return done
+
+
+def _last_used(path: Path) -> float:
+    marks = [path / LAST_USED, path / COMPLETE, path]
+    return max(m.stat().st_mtime for m in marks if m.exists())
+
+
+def _running_from(envs: Path) -> set[str]:
+    """The environments some process's command line names (an environment's interpreter is
+    a link to the system's: its executable does not tell)."""
+    found = set()
+    for proc in psutil.process_iter(["cmdline"]):
+        for arg in proc.info["cmdline"] or []:
+            if arg.startswith(f"{envs}/"):
+                found.add(Path(arg).relative_to(envs).parts[0])
+    return found
 
 
 def _stop_builders(path: Path) -> None:
