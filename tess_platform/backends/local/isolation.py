@@ -4,11 +4,12 @@ machine has them. Imports nothing heavy: the supervisor and the hub's spawner bo
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import fcntl
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 FIRST_UID = 2_000_000_000  # above any system's accounts and subuid ranges, below 2**31
@@ -28,17 +29,23 @@ def memory_cgroups() -> Path | None:
     return None
 
 
-def remove_cgroup(group: Path) -> None:
-    """Remove a cgroup and the groups below it, deepest first, as far as they are empty: a
-    group outlives its processes (and the machine's cgroups outlive TESS_LOCAL_HOME) unless
-    removed. One still holding a process stays; its next start reuses it."""
+def remove_cgroup(group: Path, wait: float = 3.0) -> None:
+    """Remove a cgroup and the groups below it, deepest first: a group outlives its processes
+    (and the machine's cgroups outlive TESS_LOCAL_HOME) unless removed. A process that has
+    just died may hold its group a moment longer (a killed server's zombie until it is
+    reaped): waited for up to `wait` seconds; one still held stays, its next start reuses it."""
     if not group.is_dir():
         return
-    for child in sorted((p for p in group.rglob("*") if p.is_dir()), reverse=True):
-        with contextlib.suppress(OSError):
-            child.rmdir()
-    with contextlib.suppress(OSError):
-        group.rmdir()
+    deadline = time.monotonic() + wait
+    for child in [*sorted((p for p in group.rglob("*") if p.is_dir()), reverse=True), group]:
+        while True:
+            try:
+                child.rmdir()
+                break
+            except OSError as e:
+                if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
 
 
 def user_uid(registry: Path, key: str) -> int:
