@@ -29,10 +29,6 @@ from .control_plane import (
 from .dagster_dev import DagsterDev, DagsterDevError
 from .git import GitError
 from .hierarchy import CONFIG_DIR, Tree, WorkTree
-from .hubploy.adopt import adopt
-from .hubploy.adopt import write as write_adoption
-from .hubploy.image_check import check_image
-from .hubploy.report import Report
 from .hubploy.source import KEY_OPTION
 from .hubploy.source import read as read_hubploy
 from .hubs import hubs_of
@@ -133,6 +129,12 @@ def _validation(platform: Platform, tree: Tree) -> tuple[list[str], int]:
 
 
 def cmd_import_hubploy(platform: Platform, args: argparse.Namespace) -> int:
+    # imported here: only this command needs the translation; every other starts without it
+    from .hubploy.adopt import adopt
+    from .hubploy.adopt import write as write_adoption
+    from .hubploy.image_check import check_image
+    from .hubploy.report import Report
+
     try:
         key = Path(args.git_crypt_key).read_bytes() if args.git_crypt_key else None
     except OSError as e:

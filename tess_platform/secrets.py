@@ -7,7 +7,7 @@ import binascii
 import re
 import secrets as _random
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .files import private_temp_file
 
@@ -60,14 +60,14 @@ def generate_token(nbytes: int = 32) -> str:
     return _random.token_hex(nbytes)
 
 
-def hub_secrets(service: str) -> dict:
+def hub_secrets(service: str, token: Callable[[], str] = generate_token) -> dict:
     """The secrets every hub needs, freshly generated: the proxy token, the cookie secret, and
-    the token of the pipeline's service (its health checks)."""
+    the token of the pipeline's service (its health checks). `token=str` gives their shape."""
     return {
-        "proxy": {"secretToken": generate_token()},
+        "proxy": {"secretToken": token()},
         "hub": {
-            "cookieSecret": generate_token(),
-            "services": {service: {"apiToken": generate_token()}},
+            "cookieSecret": token(),
+            "services": {service: {"apiToken": token()}},
         },
     }
 

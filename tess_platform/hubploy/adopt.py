@@ -422,7 +422,7 @@ def _secrets(
     files lack (tokens kept from an earlier import, else new); without the old key, their
     shape alone, as the example."""
     folder = f"{CONFIG_DIR}/{d.name}/secrets"
-    shape = hub_secrets(SERVICE)
+    shape = hub_secrets(SERVICE, token=str)
     if auth == "github":
         client = {"client_id": "", "client_secret": "", "oauth_callback_url": ""}
         set_path(shape, GITHUB, client)

@@ -404,7 +404,6 @@ class Supervisor:
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
         if groups := memory_cgroups():
-            _wait_gone(procs, timeout)  # a killed process leaves its group when it is reaped
             remove_cgroup(groups / release_cgroup(self.state_dir(release)))
         return len(servers)
 
