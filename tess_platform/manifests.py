@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import yaml
 
 from .backends.helm import Helm, HelmError
@@ -16,6 +15,7 @@ from .cluster_contract import Cluster, label, problems
 from .infra_config import InfraConfig, InfraError
 from .quoting import clipped
 from .releases import Release
+from .schema import import_jsonschema
 from .values import Merged
 
 # the blocking check of every values asset where releases go to a cluster: (name, what it proves)
@@ -45,6 +45,9 @@ def render(chart_dir: Path, release: Release, values: Merged, redact) -> list[di
 def schema_problems(objects: list[dict[str, Any]], kubernetes_version: str) -> list[str]:
     """Each object that is not a valid Kubernetes object of that version, strictly (unknown
     fields too), with the field at fault. Values of fields are not repeated (secrets)."""
+    import_jsonschema()  # imported here, and after it: kubernetes-validate imports jsonschema
+    import kubernetes_validate
+
     found = []
     for obj in objects:
         try:

@@ -20,14 +20,20 @@ def chart_values(chart: ChartFiles, layers: list[Layer]) -> Merged:
     return merge([Layer("chart defaults", chart.defaults), *layers])
 
 
-def _validator(schema: dict):
-    # jsonschema's import builds rfc3987-syntax's grammar (0.8 s in every process that loads
-    # the code location) for an "iri" format checker that validation without format checking
-    # never runs: unless something imported it already, it is marked absent and skipped
+def import_jsonschema():
+    """jsonschema, imported without rfc3987-syntax: its import builds a grammar (0.9 s in every
+    process that loads the code location) for an "iri" format checker that validation without
+    format checking (the chart's schema, kubernetes-validate) never runs. Unless something
+    imported it already, it is marked absent and the checker skipped. Import jsonschema, or a
+    library that imports it, only after this."""
     sys.modules.setdefault("rfc3987_syntax", None)
     import jsonschema
 
-    return jsonschema.Draft7Validator(schema)
+    return jsonschema
+
+
+def _validator(schema: dict):
+    return import_jsonschema().Draft7Validator(schema)
 
 
 def rejected(chart: ChartFiles, merged: Merged) -> list[tuple[Path_, str]]:
