@@ -19,7 +19,9 @@ from pathlib import Path
 
 import psutil
 
-_HELD: dict[str, int] = {}  # lock name -> the thread holding it
+# lock name -> (process, thread) holding it: a process forked while its parent holds a lock
+# inherits this table, not the lock's ownership, and must ask for the lock itself
+_HELD: dict[str, tuple[int, int]] = {}
 
 
 class OrphanedError(RuntimeError):
@@ -28,11 +30,12 @@ class OrphanedError(RuntimeError):
 
 @contextmanager
 def reentrant(name: str, acquire: Callable[[], AbstractContextManager[None]]) -> Iterator[None]:
-    if _HELD.get(name) == threading.get_ident():
+    holder = (os.getpid(), threading.get_ident())
+    if _HELD.get(name) == holder:
         yield
         return
     with acquire():
-        _HELD[name] = threading.get_ident()
+        _HELD[name] = holder
         try:
             yield
         finally:

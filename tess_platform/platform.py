@@ -6,6 +6,7 @@ repository, and a redactor that learns every secret the process reads.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from . import health
 from .backends.image import ImageRef
-from .chart import JUPYTERHUB, ChartFiles, chart_files, renderable
+from .chart import JUPYTERHUB, ChartError, ChartFiles, chart_files, renderable
 from .cluster_contract import Cluster
 from .git import GitError, Repo, Snapshot
 from .hierarchy import (
@@ -29,6 +30,7 @@ from .hubs import Hubs, hubs_of
 from .manifests import check_release, read_cluster
 from .plan import ReleaseSide
 from .releases import Release
+from .schema import import_jsonschema
 from .secrets import Redactor
 from .settings import Settings
 from .targets import SERVICE, Deployed, DeployError, Endpoint, Target
@@ -113,6 +115,15 @@ class Platform:
     @cached_property
     def chart(self) -> ChartFiles:
         return chart_files(JUPYTERHUB, self.settings.chart_dir, self.settings.cache)
+
+    def preload(self) -> None:
+        """Read into this process what every values step reads first (the chart's defaults
+        and schema, the schema validator's library): processes forked from it start with them
+        (a deploy's run worker, whose steps fork from it). A chart that cannot be read is
+        left to the values step, which says so on its asset."""
+        import_jsonschema()
+        with contextlib.suppress(ChartError):
+            _ = self.chart
 
     def snapshot(
         self, sha: str | None, merged_into: tuple[str, ...] = (STAGING,)

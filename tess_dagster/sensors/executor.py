@@ -4,6 +4,7 @@ process of its own (later: a pod of its own, with dagster-k8s's job executor), a
 chooses the SHA every step deploys."""
 
 import contextlib
+import threading
 
 from dagster import Executor, Field, executor, multiple_process_executor_requirements
 from dagster._core.definitions.executor_definition import _core_multiprocess_executor_creation
@@ -12,17 +13,6 @@ from tess_dagster.assets.resources import hold_environments, run_environments, r
 from tess_platform.platform import PROD, STAGING, Platform
 from tess_platform.settings import Settings
 from tess_platform.tags import ENV_TAG, SHA_TAG
-
-# each step forks from a process that imported these once: the code location, and what a
-# step needs to open the instance (its storages: 2 s of imports per step otherwise)
-PRELOAD = [
-    "tess_dagster.definitions",
-    "dagster._core.storage.event_log.sqlite",
-    "dagster._core.storage.runs.sqlite",
-    "dagster._core.storage.schedules.sqlite",
-    "dagster._core.storage.sqlite_storage",
-    "dagster._core.storage.local_compute_log_manager",
-]
 
 
 class _Locked(Executor):
@@ -41,6 +31,7 @@ class _Locked(Executor):
         run, platform = plan_context.dagster_run, Platform()
         with contextlib.ExitStack() as held:
             hold_environments(platform, run, plan_context.log.info, held)
+            platform.preload()
             if _deploys_staging(run) and SHA_TAG not in run.tags:
                 # one SHA for every step, chosen before any starts (prod's: by its promotion)
                 run_snapshot(platform, plan_context.instance, run, plan_context.log)
@@ -66,9 +57,16 @@ def _deploys_staging(run) -> bool:
     requirements=multiple_process_executor_requirements(),
 )
 def hubs_side_by_side(init_context) -> Executor:
+    # each step forked from the run worker, which has the code location and the instance's
+    # storages imported already: it starts in milliseconds, where a fresh interpreter takes
+    # seconds. Forking is safe while the worker has one thread (Dagster's cancellation and
+    # metrics threads are off, compute logs upload when a step ends): were another running,
+    # one holding a lock at the fork would leave it held forever in the step, so steps then
+    # start from a fork server instead (which preloads the code location).
+    start = "fork" if threading.active_count() == 1 else "forkserver"
     multiprocess = {
         "max_concurrent": init_context.executor_config["max_concurrent"],
-        "start_method": {"forkserver": {"preload_modules": PRELOAD}},
+        "start_method": {start: {}},
         "retries": {"enabled": {}},
     }
     return _Locked(_core_multiprocess_executor_creation(multiprocess))
