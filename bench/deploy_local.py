@@ -6,7 +6,8 @@ Dagster, and checked as the pipeline checks them (hub_healthy, server_spawns, ke
 the user environment built already (a cache hit, as for every deploy but an image change).
 The deploy: a
 deploy_staging run as a run worker executes it (its executor, each step a process of its
-own), from a git snapshot, values, image render, releases and checks. Each round starts from
+own, at most max(N, 4) at once), from a git snapshot, values, image render, releases and
+checks. Each round starts from
 empty state folders. Prints one JSON line last.
 
     .venv/bin/python bench/deploy_local.py [--hubs 2,6] [--rounds N]
@@ -39,7 +40,8 @@ repo = ReconstructableRepository.for_module("tess_dagster.definitions", "defs", 
 job = repo.get_reconstructable_job("deploy_staging")
 with DagsterInstance.local_temp(sys.argv[1]) as instance:
     started = time.perf_counter()
-    result = execute_job(job, instance, tags={"tess/git_sha": sys.argv[3]})
+    bound = {"execution": {"config": {"max_concurrent": int(sys.argv[4])}}}
+    result = execute_job(job, instance, run_config=bound, tags={"tess/git_sha": sys.argv[3]})
     elapsed = time.perf_counter() - started
 assert result.success, [e.message for e in result.all_events if e.is_failure]
 print(elapsed)
@@ -94,14 +96,17 @@ def floor(tmp: Path, repo_path: Path, sha: str, name: str) -> float:
     return elapsed
 
 
-def deploy(tmp: Path, repo_path: Path, sha: str, name: str) -> float:
+def deploy(tmp: Path, repo_path: Path, sha: str, name: str, hubs: int) -> float:
+    """deploy_staging with its bound at `hubs` steps at once, at least the default 4: each
+    hub's steps follow one another, so its N hubs go side by side as the floor's do."""
     from tess_platform.backends.local.supervisor import Supervisor
 
     env = environment(tmp, repo_path, name)
     (tmp / name / "dagster").mkdir(parents=True)
+    bound = str(max(hubs, 4))
     try:
         out = subprocess.run(
-            [sys.executable, "-c", RUN, str(tmp / name / "dagster"), str(ROOT), sha],
+            [sys.executable, "-c", RUN, str(tmp / name / "dagster"), str(ROOT), sha, bound],
             env=env,
             cwd=ROOT,
             capture_output=True,
@@ -151,11 +156,11 @@ def main() -> None:
             repo, sha = repository(tmp, hubs)
             if "env_build_cold_s" not in results:  # every repository has the same image
                 results["env_build_cold_s"] = cold_build(tmp, repo.path, sha)
-            deploy(tmp, repo.path, sha, f"warm-{hubs}")  # imports, first renders
+            deploy(tmp, repo.path, sha, f"warm-{hubs}", hubs)  # imports, first renders
             floors, deploys = [], []
             for n in range(args.rounds):  # interleaved: load on the machine hits both alike
                 floors.append(floor(tmp, repo.path, sha, f"floor-{hubs}-{n}"))
-                deploys.append(deploy(tmp, repo.path, sha, f"deploy-{hubs}-{n}"))
+                deploys.append(deploy(tmp, repo.path, sha, f"deploy-{hubs}-{n}", hubs))
                 print(
                     f"{hubs} hubs, round {n}: floor {floors[-1]:.2f} s, deploy {deploys[-1]:.2f} s",
                     file=sys.stderr,

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -169,6 +170,33 @@ def test_a_hub_killed_alone_leaves_nothing_in_the_way_of_start_and_deploy(repo, 
         for decoy in decoys:
             decoy.kill()
             decoy.wait()
+
+
+def test_a_hub_whose_picked_port_was_taken_as_it_bound_it_starts_again(repo, platform, monkeypatch):
+    """The hub's API port is picked free and bound a moment later: another process (a kernel,
+    a user server) that takes it in between makes the hub exit; the deploy starts it again
+    on a new pick and serves, saying so."""
+    from tess_platform.backends.local import supervisor as supervisor_module
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    picks = iter([taken])  # the first pick is the hub's API port, taken before the hub binds
+    pick = supervisor_module._free_port
+    monkeypatch.setattr(supervisor_module, "_free_port", lambda: next(picks, None) or pick())
+    log: list[str] = []
+    try:
+        assert deploy(platform, repo.commit("first"), log=log.append).deployed.revision == 1
+    finally:
+        holder.close()
+    assert [line for line in log if "was taken as it started" in line] == [
+        f"{NAME}: a port the hub picked was taken as it started; again"
+    ]
+    assert "restart them" not in "\n".join(log)  # no user server could have been cut off
+    hub_log = platform.target.supervisor.release_dir(NAME) / "revisions/1/hub.log"
+    assert "Address already in use" in hub_log.read_text()
+    assert_serving(platform.target.supervisor, 1)
 
 
 def test_unreadable_state_files_are_named_and_the_next_deploy_completes(repo, platform):

@@ -43,6 +43,8 @@ PENDING = {INSTALLING: "Install", UPGRADING: "Upgrade", ROLLING_BACK: "Rollback"
 SERVED = (DEPLOYED, SUPERSEDED)  # the revisions that were healthy once
 UNREADABLE = "unreadable"  # a revision whose revision.json cannot be read
 REVISION_FILES = {"config.json": 0o644, "secrets.json": 0o600}  # what a hub starts from
+START_ATTEMPTS = 3  # a hub whose freshly picked port was taken as it bound it starts again
+PORT_TAKEN = "address already in use"  # as Python and Node say it, lowercased
 
 
 class SupervisorError(RuntimeError):
@@ -467,10 +469,11 @@ class Supervisor:
             port = int(path.read_text())
             if 0 < port < 65536 and _port_free(port):
                 return port
-            log(
-                f"{release}: the hub's API port {port} is taken by another process; user "
-                "servers started before cannot reach the new hub: restart them"
-            )
+            if self.user_servers(release):
+                log(
+                    f"{release}: the hub's API port {port} is taken by another process; user "
+                    "servers started before cannot reach the new hub: restart them"
+                )
         port = _free_port()
         write_file(path, str(port))
         return port
@@ -481,6 +484,25 @@ class Supervisor:
         folder = self._revision_dir(rev.release, rev.revision)
         state = self.state_dir(rev.release)
         state.mkdir(parents=True, exist_ok=True)
+        hub_log = folder / "hub.log"
+        for attempt in range(1, START_ATTEMPTS + 1):
+            offset = hub_log.stat().st_size if hub_log.exists() else 0
+            proc = self._launch(rev, folder, state, log)
+            if self._healthy_before_exit(proc, rev.url, hub_log):
+                return
+            with open(hub_log, "rb") as f:
+                f.seek(offset)
+                said = f.read().decode(errors="replace")
+            # its API ports are picked free and bound a moment later: on a busy machine a
+            # user server or a kernel may take one first, and a new pick serves
+            if PORT_TAKEN in said.lower() and attempt < START_ATTEMPTS:
+                log(f"{rev.release}: a port the hub picked was taken as it started; again")
+                continue
+            raise SupervisorError(
+                f"the hub exited with code {proc.returncode}; last log lines:\n{_tail(hub_log)}"
+            )
+
+    def _launch(self, rev: Revision, folder: Path, state: Path, log) -> psutil.Popen:
         # an allow-list: the proxy, services and user servers inherit from it
         env = hub_environment(
             os.environ,
@@ -502,19 +524,21 @@ class Supervisor:
         # the revision too: after an interrupted deploy, which one serves is not the deployed
         _write(self._pidfile(rev.release), {"pid": proc.pid, "revision": rev.revision})
         _STARTED[proc.pid] = proc  # ours to reap if it ends while this process lives
+        return proc
+
+    def _healthy_before_exit(self, proc: psutil.Popen, url: str, hub_log: Path) -> bool:
+        """True once the hub answers healthy; False if it exits first. Raises if it does
+        neither within the start timeout."""
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise SupervisorError(
-                    f"the hub exited with code {proc.returncode}; "
-                    f"last log lines:\n{_tail(folder / 'hub.log')}"
-                )
-            if _healthy(rev.url):
-                return
+                return False
+            if _healthy(url):
+                return True
             time.sleep(0.1)
         raise SupervisorError(
             f"the hub was not healthy within {self.start_timeout:.0f} s; "
-            f"last log lines:\n{_tail(folder / 'hub.log')}"
+            f"last log lines:\n{_tail(hub_log)}"
         )
 
     def stop_hub(self, release: str, timeout: float = 15.0, log=print) -> bool:
