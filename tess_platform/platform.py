@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from . import health
-from .backends.image import ImageRef
+from .backends.image import ImageRef, load_renderer
 from .chart import JUPYTERHUB, ChartError, ChartFiles, chart_files, renderable
 from .cluster_contract import Cluster
 from .git import GitError, Repo, Snapshot
@@ -118,10 +118,11 @@ class Platform:
 
     def preload(self) -> None:
         """Read into this process what every values step reads first (the chart's defaults
-        and schema, the schema validator's library): processes forked from it start with them
-        (a deploy's run worker, whose steps fork from it). A chart that cannot be read is
-        left to the values step, which says so on its asset."""
+        and schema, the schema validator's and the image renderer's libraries): processes
+        forked from it start with them (a deploy's run worker, whose steps fork from it). A
+        chart that cannot be read is left to the values step, which says so on its asset."""
         import_jsonschema()
+        load_renderer()
         with contextlib.suppress(ChartError):
             _ = self.chart
 

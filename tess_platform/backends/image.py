@@ -67,8 +67,15 @@ class ImageRef:
         return f"{self.repository}:{self.tag}"
 
 
+def load_renderer():
+    """repo2docker, imported (a heavy import: only where an image is rendered)."""
+    from repo2docker.app import Repo2Docker
+
+    return Repo2Docker
+
+
 def render(tree_root: Path) -> RenderedImage:
-    from repo2docker.app import Repo2Docker  # heavy import: only where an image is rendered
+    Repo2Docker = load_renderer()
 
     context = tree_root / IMAGE_DIR
     if not context.is_dir():
