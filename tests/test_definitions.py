@@ -2,6 +2,7 @@
 
 import ast
 import subprocess
+import sys
 from pathlib import Path
 
 from dagster import AssetCheckKey, AssetKey
@@ -115,6 +116,22 @@ def test_dagster_validates_the_workspace():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "All code locations passed validation" in out.stderr + out.stdout
+
+
+def test_the_code_location_loads_without_what_only_some_steps_use():
+    """Every run worker, sensor process and CLI call imports the code location: it must not
+    build rfc3987-syntax's grammar (0.9 s, through jsonschema, for a format checker no
+    validation here runs) nor import what only a deploy step or one command uses."""
+    probe = (
+        "import sys, tess_dagster.definitions, tess_platform.cli\n"
+        "heavy = ('rfc3987_syntax', 'kubernetes_validate', 'jsonschema', 'repo2docker',"
+        " 'tess_platform.hubploy.adopt')\n"
+        "print([m for m in heavy if sys.modules.get(m) is not None])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
 
 
 def test_the_core_does_not_import_dagster():
