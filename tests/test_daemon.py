@@ -110,6 +110,9 @@ def test_two_staging_deploys_launched_together_run_one_after_the_other(daemon_si
     )
     assert public[0] < private[1] and private[0] < public[1]
     assert step_pids(daemon_site, first) >= 2
+    # the run worker a code server starts forks its steps: no fresh interpreter per step
+    logs = [e.message for e in daemon_site.instance.all_logs(first)]
+    assert any(m.startswith("steps fork from this run worker") for m in logs), logs
 
 
 def step_window(site, run_id: str, step_key: str) -> tuple[float, float]:

@@ -4,6 +4,7 @@ process of its own (later: a pod of its own, with dagster-k8s's job executor), a
 chooses the SHA every step deploys."""
 
 import contextlib
+import os
 import threading
 
 from dagster import Executor, Field, executor, multiple_process_executor_requirements
@@ -14,10 +15,24 @@ from tess_platform.platform import PROD, STAGING, Platform
 from tess_platform.settings import Settings
 from tess_platform.tags import ENV_TAG, SHA_TAG
 
+# threads Dagster and multiprocessing run beside a run worker that a code server started:
+# each waits on its own event or queue, and holds nothing a step takes
+WAITING_THREADS = {"termination-handler", "QueueFeederThread"}
+# what a step needs loaded, should steps start from a fork server: the code location and what
+# opens the instance (its storages: 2 s of imports per step otherwise)
+PRELOAD = [
+    "tess_dagster.definitions",
+    "dagster._core.storage.event_log.sqlite",
+    "dagster._core.storage.runs.sqlite",
+    "dagster._core.storage.schedules.sqlite",
+    "dagster._core.storage.sqlite_storage",
+    "dagster._core.storage.local_compute_log_manager",
+]
+
 
 class _Locked(Executor):
-    def __init__(self, inner: Executor) -> None:
-        self._inner = inner
+    def __init__(self, inner: Executor, how: str) -> None:
+        self._inner, self._how = inner, how
 
     @property
     def retries(self):
@@ -31,6 +46,7 @@ class _Locked(Executor):
         run, platform = plan_context.dagster_run, Platform()
         with contextlib.ExitStack() as held:
             hold_environments(platform, run, plan_context.log.info, held)
+            plan_context.log.info(self._how)
             platform.preload()
             if _deploys_staging(run) and SHA_TAG not in run.tags:
                 # one SHA for every step, chosen before any starts (prod's: by its promotion)
@@ -59,14 +75,21 @@ def _deploys_staging(run) -> bool:
 def hubs_side_by_side(init_context) -> Executor:
     # each step forked from the run worker, which has the code location and the instance's
     # storages imported already: it starts in milliseconds, where a fresh interpreter takes
-    # seconds. Forking is safe while the worker has one thread (Dagster's cancellation and
-    # metrics threads are off, compute logs upload when a step ends): were another running,
-    # one holding a lock at the fork would leave it held forever in the step, so steps then
-    # start from a fork server instead (which preloads the code location).
-    start = "fork" if threading.active_count() == 1 else "forkserver"
+    # seconds. A fork copies no thread, and a lock another thread held at that moment stays
+    # held in the step for ever: forking is safe while no thread but the main one and those
+    # that only wait run (Dagster's cancellation and metrics threads are off, compute logs
+    # upload when a step ends); otherwise steps start from a fork server that preloads.
+    threads = {t.name for t in threading.enumerate() if t is not threading.main_thread()}
+    others = sorted(threads - WAITING_THREADS)
+    if others:
+        start = {"forkserver": {"preload_modules": PRELOAD}}
+        how = f"steps start from a fork server: threads run beside this worker ({others})"
+    else:
+        start = {"fork": {}}
+        how = f"steps fork from this run worker (pid {os.getpid()})"
     multiprocess = {
         "max_concurrent": init_context.executor_config["max_concurrent"],
-        "start_method": {start: {}},
+        "start_method": start,
         "retries": {"enabled": {}},
     }
-    return _Locked(_core_multiprocess_executor_creation(multiprocess))
+    return _Locked(_core_multiprocess_executor_creation(multiprocess), how)
