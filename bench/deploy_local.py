@@ -89,11 +89,12 @@ def floor(tmp: Path, repo_path: Path, sha: str, name: str) -> float:
         assert all(result.passed for result in checked.values()), checked
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(len(prepared)) as pool:
-        list(pool.map(start_and_check, prepared))
-    elapsed = time.perf_counter() - started
-    supervisor.stop_all()
-    return elapsed
+    try:
+        with ThreadPoolExecutor(len(prepared)) as pool:
+            list(pool.map(start_and_check, prepared))
+        return time.perf_counter() - started
+    finally:
+        supervisor.stop_all()  # a failed round leaves no hub running
 
 
 def deploy(tmp: Path, repo_path: Path, sha: str, name: str, hubs: int) -> float:
