@@ -199,6 +199,22 @@ def test_a_hub_whose_picked_port_was_taken_as_it_bound_it_starts_again(repo, pla
     assert_serving(platform.target.supervisor, 1)
 
 
+def test_a_release_port_another_process_listens_on_is_named_with_that_process(repo, platform):
+    port = platform.values(
+        platform.tree(platform.repo.snapshot(repo.commit("first"))), RELEASE, None
+    ).merged.values["custom"]["tess"]["local"]["ports"]["staging"]
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", port))
+        held.listen()
+        with pytest.raises(DeployError) as failed:
+            deploy(platform, repo.commit("again"))
+    me = psutil.Process()
+    assert f"port {port} on 127.0.0.1 is taken by another process: {me.name()} (pid {me.pid})" in (
+        str(failed.value)
+    )
+    assert " ".join(me.cmdline()) not in str(failed.value)  # a command line may hold secrets
+
+
 def test_unreadable_state_files_are_named_and_the_next_deploy_completes(repo, platform):
     supervisor = platform.target.supervisor
     deploy(platform, repo.commit("first"))

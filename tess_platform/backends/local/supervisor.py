@@ -480,7 +480,7 @@ class Supervisor:
 
     def _start(self, rev: Revision, log) -> None:
         if not _port_free(rev.port):
-            raise SupervisorError(f"port {rev.port} on 127.0.0.1 is taken by another process")
+            raise SupervisorError(f"port {rev.port} on 127.0.0.1 is taken by {_holder(rev.port)}")
         folder = self._revision_dir(rev.release, rev.revision)
         state = self.state_dir(rev.release)
         state.mkdir(parents=True, exist_ok=True)
@@ -629,6 +629,17 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _holder(port: int) -> str:
+    """Which process listens on `port`: its name and pid (never its command line, which may
+    hold another program's secrets)."""
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+            with contextlib.suppress(psutil.Error, ValueError):
+                return f"another process: {psutil.Process(conn.pid).name()} (pid {conn.pid})"
+            return "another process"
+    return "another process (none listens now: it may have just ended)"
 
 
 def _free_port() -> int:
