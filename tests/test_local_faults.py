@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -213,6 +214,33 @@ def test_a_release_port_another_process_listens_on_is_named_with_that_process(re
         str(failed.value)
     )
     assert " ".join(me.cmdline()) not in str(failed.value)  # a command line may hold secrets
+
+
+# a process whose main thread ends first, while another still holds its listening socket
+_MAIN_ENDS_FIRST = """
+import ctypes, socket, threading, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print(s.getsockname()[1], flush=True)
+threading.Thread(target=time.sleep, args=(2,)).start()
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+def test_a_process_is_gone_only_when_all_its_threads_are():
+    """A stopped proxy's main thread may end before its other thread: the kernel shows the
+    process as a zombie while that thread still holds the release's port. The supervisor
+    waits for it (once seen in CI: the next hub found its port taken)."""
+    from tess_platform.backends.local.supervisor import _alive, _port_free
+
+    proc = subprocess.Popen([sys.executable, "-c", _MAIN_ENDS_FIRST], stdout=subprocess.PIPE)
+    port = int(proc.stdout.readline())
+    seen = psutil.Process(proc.pid)
+    wait_for(lambda: seen.status() == psutil.STATUS_ZOMBIE, timeout=10)
+    assert _alive(seen) and not _port_free(port)
+    proc.wait(10)
+    assert not _alive(seen) and _port_free(port)
 
 
 def test_unreadable_state_files_are_named_and_the_next_deploy_completes(repo, platform):

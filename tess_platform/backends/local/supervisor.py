@@ -606,6 +606,10 @@ def _servers(procs: list[psutil.Process]) -> list[psutil.Process]:
 def _alive(proc: psutil.Process) -> bool:
     try:
         if proc.status() == psutil.STATUS_ZOMBIE:
+            # a process whose main thread has ended shows as a zombie while its other threads
+            # still exit, holding its sockets (a stopped proxy's port): gone once they are too
+            if proc.num_threads() > 1:
+                return True
             with contextlib.suppress(psutil.Error, ChildProcessError):
                 proc.wait(0)  # reap it if it is ours
             return False
