@@ -6,9 +6,8 @@ Dagster, and checked as the pipeline checks them (hub_healthy, server_spawns, ke
 the user environment built already (a cache hit, as for every deploy but an image change).
 The deploy: a
 deploy_staging run as a run worker executes it (its executor, each step a process of its
-own, at most max(N, 4) at once), from a git snapshot, values, image render, releases and
-checks. Each round starts from
-empty state folders. Prints one JSON line last.
+own, at most max(N, TESS_DEPLOY_CONCURRENCY) at once), from a git snapshot, values, image
+render, releases and checks. Each round starts from empty state folders. Prints one JSON line last.
 
     .venv/bin/python bench/deploy_local.py [--hubs 2,6] [--rounds N]
 """
@@ -98,13 +97,14 @@ def floor(tmp: Path, repo_path: Path, sha: str, name: str) -> float:
 
 
 def deploy(tmp: Path, repo_path: Path, sha: str, name: str, hubs: int) -> float:
-    """deploy_staging with its bound at `hubs` steps at once, at least the default 4: each
+    """deploy_staging with its bound at `hubs` steps at once, at least the setting's: each
     hub's steps follow one another, so its N hubs go side by side as the floor's do."""
     from tess_platform.backends.local.supervisor import Supervisor
+    from tess_platform.settings import Settings
 
     env = environment(tmp, repo_path, name)
     (tmp / name / "dagster").mkdir(parents=True)
-    bound = str(max(hubs, 4))
+    bound = str(max(hubs, Settings.from_env(env).deploy_concurrency))
     try:
         out = subprocess.run(
             [sys.executable, "-c", RUN, str(tmp / name / "dagster"), str(ROOT), sha, bound],

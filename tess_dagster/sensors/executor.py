@@ -31,8 +31,8 @@ PRELOAD = [
 
 
 class _Locked(Executor):
-    def __init__(self, inner: Executor, how: str) -> None:
-        self._inner, self._how = inner, how
+    def __init__(self, inner: Executor, how: str, forks: bool) -> None:
+        self._inner, self._how, self._forks = inner, how, forks
 
     @property
     def retries(self):
@@ -47,11 +47,21 @@ class _Locked(Executor):
         with contextlib.ExitStack() as held:
             hold_environments(platform, run, plan_context.log.info, held)
             plan_context.log.info(self._how)
-            platform.preload()
+            if self._forks and _materializes(execution_plan):
+                platform.preload()  # once here, not once in each step it forks
             if _deploys_staging(run) and SHA_TAG not in run.tags:
                 # one SHA for every step, chosen before any starts (prod's: by its promotion)
                 run_snapshot(platform, plan_context.instance, run, plan_context.log)
             yield from self._inner.execute(plan_context, execution_plan)
+
+
+def _materializes(execution_plan) -> bool:
+    """Whether a step of the plan materializes an asset (a run of checks alone does not)."""
+    return any(
+        output.properties and output.properties.asset_key and not output.properties.asset_check_key
+        for step in execution_plan.get_steps_to_execute_in_topo_order()
+        for output in step.step_outputs
+    )
 
 
 def _deploys_staging(run) -> bool:
@@ -92,4 +102,4 @@ def hubs_side_by_side(init_context) -> Executor:
         "start_method": start,
         "retries": {"enabled": {}},
     }
-    return _Locked(_core_multiprocess_executor_creation(multiprocess), how)
+    return _Locked(_core_multiprocess_executor_creation(multiprocess), how, forks=not others)
