@@ -8,7 +8,7 @@ from dagster import Definitions
 from tess_dagster.assets.image import user_image
 from tess_dagster.assets.infra import efs, eks_cluster
 from tess_dagster.assets.promotion import promotion
-from tess_dagster.assets.releases import release_assets, release_checks_of
+from tess_dagster.assets.releases import release_assets
 from tess_dagster.assets.resources import PlatformResource
 from tess_dagster.sensors.drift import release_drift_sensor, verify_after_failed_run
 from tess_dagster.sensors.jobs import (
@@ -30,7 +30,6 @@ def assemble(hubs: Hubs, settings: Settings) -> Definitions:
     kubernetes = target_class(settings).kubernetes
     return Definitions(
         assets=[eks_cluster, efs, user_image, promotion(hubs), *release_assets(hubs, kubernetes)],
-        asset_checks=release_checks_of(hubs),
         jobs=[deploy_staging, promote_prod, rollback, uninstall, verify_releases],
         sensors=[
             staging_branch_sensor(hubs),

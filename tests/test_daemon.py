@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, Site, stop_everything
-from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    RunsFilter,
+)
 
 DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
@@ -103,10 +110,9 @@ def test_two_staging_deploys_launched_together_run_one_after_the_other(daemon_si
     for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
         assert start >= end  # never interleaved
     first = min(records, key=lambda r: r.start_time).dagster_run.run_id
-    # within a run, the hubs deploy side by side: each release step in a process of its own
+    # within a run, the hubs deploy side by side: each hub's step in a process of its own
     public, private = (
-        step_window(daemon_site, first, f"staging__{hub}_staging_release")
-        for hub in ("tess_public", "tess_private")
+        step_window(daemon_site, first, f"{hub}_staging") for hub in ("tess_public", "tess_private")
     )
     assert public[0] < private[1] and private[0] < public[1]
     assert step_pids(daemon_site, first) >= 2
@@ -226,24 +232,26 @@ def newest_run(site, job):
     return records[0].dagster_run if records else None
 
 
-def wait_for_step(site, run_id, step_part, timeout=180):
+# moments of tess-public's step (values, release, checks in one process) to kill the run at
+KILL_POINTS = {
+    "values": lambda e: e.dagster_event_type == DagsterEventType.STEP_START
+    and e.step_key == "tess_public_staging",
+    "release": lambda e: "tess-public-staging: starting revision" in (e.user_message or ""),
+    "checks": lambda e: e.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION
+    and e.dagster_event.asset_key == AssetKey(["staging", "tess_public_staging_release"]),
+}
+
+
+def wait_for(site, run_id, point, timeout=180):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        started = site.instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)
-        if any(step_part in (e.step_key or "") for e in started):
+        if any(KILL_POINTS[point](e) for e in site.instance.all_logs(run_id)):
             return
         time.sleep(0.2)
-    raise AssertionError(f"run {run_id} never started a step {step_part}")
+    raise AssertionError(f"run {run_id} never reached {point}")
 
 
-@pytest.mark.parametrize(
-    "point",
-    [
-        "staging__tess_public_staging_values",
-        "staging__tess_public_staging_release",
-        "tess_public_staging_checks",
-    ],
-)
+@pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_a_run_killed_with_sigkill_is_marked_failed_and_the_next_run_completes(daemon_site, point):
     from tess_dagster.sensors.launcher import worker
     from tess_platform.backends.local.supervisor import Supervisor
@@ -263,7 +271,7 @@ def test_a_run_killed_with_sigkill_is_marked_failed_and_the_next_run_completes(d
     while (run := newest_run(site, "deploy_staging")) is None or run.run_id in before:
         assert time.monotonic() < deadline, "the launched run never appeared"
         time.sleep(0.2)
-    wait_for_step(site, run.run_id, point)
+    wait_for(site, run.run_id, point)
     pid, _ = worker(site.instance, run.run_id)
     os.kill(pid, signal.SIGKILL)
 

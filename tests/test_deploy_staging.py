@@ -164,7 +164,7 @@ def test_a_value_the_schema_rejects_deploys_nothing(site):
     result = deploy(site, site.repo.commit("a typo"))
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
-    assert failure.step_key == "staging__tess_public_staging_values"
+    assert failure.step_key == "tess_public_staging"
     assert (
         "hub_config/tess-public/common.yaml: singleuser.memry: not allowed by the jupyterhub"
         " 4.4.0 values schema"
@@ -188,7 +188,7 @@ def test_a_hub_that_fails_to_start_is_rolled_back(site):
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
     message = failure.event_specific_data.error.message
-    assert failure.step_key == "staging__tess_public_staging_release"
+    assert failure.step_key == "tess_public_staging"
     assert "revision 2 failed to start (the hub exited with code 1" in message
     assert "rolled back to revision 1, now serving as revision 3" in message
     history = Supervisor(site.home).history("tess-public-staging")

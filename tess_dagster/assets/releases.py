@@ -1,18 +1,18 @@
-"""<env>/<hub>_<env>_values and <env>/<hub>_<env>_release, with their checks, for every hub."""
+"""<env>/<hub>_<env>_values and <env>/<hub>_<env>_release, with their checks, for every hub:
+one step per hub and environment."""
 
 import yaml
 from dagster import (
-    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
+    AssetSpec,
     DataVersion,
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
-    multi_asset_check,
+    multi_asset,
 )
 
 from tess_platform import health
@@ -32,66 +32,118 @@ def bullets(lines: list[str]) -> MetadataValue:
     return MetadataValue.md("\n".join(f"- {line}" for line in lines) or "none")
 
 
-def values_asset(release: Release, kubernetes: bool) -> AssetsDefinition:
-    """`kubernetes`: releases go to the cluster infra/ makes, so the values carry the blocking
+def hub_asset(release: Release, hubs: Hubs, kubernetes: bool) -> AssetsDefinition:
+    """One hub in one environment: its values, its release and the release's checks, in one
+    step. Each asset keeps its own key, lineage and metadata; one step instead of three spares
+    a process, an instance and a transition each (the checks start the moment the hub is up).
+    Any part runs alone (a verification runs the checks a release still needs).
+
+    `kubernetes`: releases go to the cluster infra/ makes, so the values carry the blocking
     cluster_contract check (a release that cannot run there never reaches helm)."""
-    deps = [USER_IMAGE] + ([PROMOTION] if release.env == "prod" else [])
-    key = values_key(release)
-    contract = AssetCheckSpec(
-        CONTRACT_CHECK, asset=key, description=CONTRACT_DESCRIPTION, blocking=True
+    values_k, release_k = values_key(release), release_key(release)
+    release_deps = [values_k, *infra_keys(hubs, release)]
+    if release.env == "prod":
+        release_deps.append(release_key(Release(release.deployment, "staging")))
+    specs = [
+        AssetSpec(
+            values_k,
+            group_name=release.env,
+            deps=[USER_IMAGE] + ([PROMOTION] if release.env == "prod" else []),
+            code_version=JUPYTERHUB.label,
+            description=f"The merged chart values of {release.name}, validated against the "
+            f"{JUPYTERHUB.label} values schema; the user image pinned.",
+        ),
+        AssetSpec(
+            release_k,
+            group_name=release.env,
+            deps=release_deps,
+            code_version=JUPYTERHUB.label,
+            description=f"The {release.name} hub: a release of the {JUPYTERHUB.label} chart.",
+        ),
+    ]
+    contract_spec = AssetCheckSpec(
+        CONTRACT_CHECK, asset=values_k, description=CONTRACT_DESCRIPTION, blocking=True
     )
+    checks = [
+        # blocking: promotion relies on them, a failing check fails the run
+        AssetCheckSpec(name, asset=release_k, description=description, blocking=True)
+        for name, description in health.CHECKS.items()
+    ]
 
-    @asset(
-        key=key,
-        group_name=release.env,
-        deps=deps,
-        code_version=JUPYTERHUB.label,
-        description=f"The merged chart values of {release.name}, validated against the "
-        f"{JUPYTERHUB.label} values schema; the user image pinned.",
-        check_specs=[contract] if kubernetes else None,
+    @multi_asset(
+        name=release.name.replace("-", "_"),
+        specs=specs,
+        check_specs=([contract_spec] if kubernetes else []) + checks,
+        can_subset=True,
+        pool=release.name,  # one step at a time on a hub, across runs (dagster.yaml)
     )
-    def _values(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
-        snapshot = platform.snapshot(context)
-        core = platform.platform
-        try:
-            tree = core.tree(snapshot)
-            values = core.values(tree, release, core.image_ref(tree))
-            problems = core.cluster_problems(tree, values) if kubernetes else []
-        except (ValuesError, RuntimeError) as e:
-            raise platform.failure(
-                e, "Fix the file named above and merge again; nothing was deployed."
-            ) from None
-        for problem in problems:
-            context.log.error(f"{release.name}: {problem}")
-        for note in values.hierarchy.notes:
-            context.log.info(note)
-        masked = yaml.safe_dump(values.merged.masked(), sort_keys=True)
-        return MaterializeResult(
-            metadata={
-                "git_sha": snapshot.sha,
-                "values_sha256": values.sha256,
-                "layers": bullets([f"`{layer.source}`" for layer in values.hierarchy.layers]),
-                "notes": bullets(values.hierarchy.notes),
-                "values": MetadataValue.md(f"```yaml\n{masked}```"),
-            },
-            data_version=DataVersion(values.sha256),
-            check_results=[
-                AssetCheckResult(
-                    check_name=CONTRACT_CHECK,
-                    passed=not problems,
-                    description=(
-                        f"{len(problems)} problem(s): fix them and merge again; nothing deployed"
-                        if problems
-                        else "valid objects; the cluster of infra/ holds them"
-                    ),
-                    metadata={"problems": bullets(problems)},
-                )
-            ]
-            if kubernetes
-            else [],
-        )
+    def _hub(context: AssetExecutionContext, platform: PlatformResource):
+        selected, checked = context.selected_asset_keys, context.selected_asset_check_keys
+        names = [k.name for k in checked if k.asset_key == release_k]
+        if values_k in selected or contract_spec.key in checked:
+            materialization, contract = _values(context, platform, release, kubernetes)
+            if values_k in selected:
+                yield materialization
+            if contract is not None and not contract.passed:
+                if contract_spec.key not in checked:
+                    raise Failure(description=f"{release.name}: {contract.description}")
+                yield contract
+                return  # blocking: the step fails, nothing reaches helm
+            if contract is not None and contract_spec.key in checked:
+                yield contract
+        release_hash = None
+        if release_k in selected:
+            result = _release(context, platform, release)
+            release_hash = result.metadata["release_hash"]
+            yield result
+        if names:
+            yield from _checks(context, platform, release, release_hash, names)
 
-    return _values
+    return _hub
+
+
+def _values(
+    context: AssetExecutionContext, platform: PlatformResource, release: Release, kubernetes: bool
+) -> tuple[MaterializeResult, AssetCheckResult | None]:
+    """The values' materialization, and on kubernetes the cluster contract's result."""
+    snapshot = platform.snapshot(context)
+    core = platform.platform
+    try:
+        tree = core.tree(snapshot)
+        values = core.values(tree, release, core.image_ref(tree))
+        problems = core.cluster_problems(tree, values) if kubernetes else []
+    except (ValuesError, RuntimeError) as e:
+        raise platform.failure(
+            e, "Fix the file named above and merge again; nothing was deployed."
+        ) from None
+    for problem in problems:
+        context.log.error(f"{release.name}: {problem}")
+    for note in values.hierarchy.notes:
+        context.log.info(note)
+    masked = yaml.safe_dump(values.merged.masked(), sort_keys=True)
+    contract = AssetCheckResult(
+        asset_key=values_key(release),
+        check_name=CONTRACT_CHECK,
+        passed=not problems,
+        description=(
+            f"{len(problems)} problem(s): fix them and merge again; nothing deployed"
+            if problems
+            else "valid objects; the cluster of infra/ holds them"
+        ),
+        metadata={"problems": bullets(problems)},
+    )
+    materialization = MaterializeResult(
+        asset_key=values_key(release),
+        metadata={
+            "git_sha": snapshot.sha,
+            "values_sha256": values.sha256,
+            "layers": bullets([f"`{layer.source}`" for layer in values.hierarchy.layers]),
+            "notes": bullets(values.hierarchy.notes),
+            "values": MetadataValue.md(f"```yaml\n{masked}```"),
+        },
+        data_version=DataVersion(values.sha256),
+    )
+    return materialization, contract if kubernetes else None
 
 
 def _promoted(context, release: Release, sha: str) -> None:
@@ -104,107 +156,77 @@ def _promoted(context, release: Release, sha: str) -> None:
         )
 
 
-def release_asset(release: Release, hubs: Hubs) -> AssetsDefinition:
-    deps = [values_key(release), *infra_keys(hubs, release)]
-    if release.env == "prod":
-        deps.append(release_key(Release(release.deployment, "staging")))
-
-    @asset(
-        key=release_key(release),
-        group_name=release.env,
-        pool=release.name,  # one step at a time on a hub, across runs (dagster.yaml)
-        deps=deps,
-        code_version=JUPYTERHUB.label,
-        description=f"The {release.name} hub: a release of the {JUPYTERHUB.label} chart.",
+def _release(
+    context: AssetExecutionContext, platform: PlatformResource, release: Release
+) -> MaterializeResult:
+    snapshot = platform.snapshot(context)
+    core = platform.platform
+    try:
+        image = core.image_ref(core.tree(snapshot))
+        if release.env == "prod":
+            _promoted(context, release, snapshot.sha)
+            outcome = core.deploy_verified(snapshot, release, image, context.log.info)
+        else:
+            outcome = core.deploy(snapshot, release, image, context.log.info)
+    except (ValuesError, DeployError, RuntimeError) as e:
+        raise platform.failure(
+            e,
+            "Fix the cause named above and deploy again; a revision "
+            "that was serving before still serves.",
+        ) from None
+    deployed = outcome.deployed
+    if deployed.notes:
+        context.log.info("; ".join(deployed.notes))
+    return MaterializeResult(
+        asset_key=release_key(release),
+        metadata={
+            "git_sha": snapshot.sha,
+            "image": image.ref,
+            "image_tag": image.tag,
+            "dockerfile_sha256": image.dockerfile_sha256,
+            "values_sha256": outcome.values_sha256,
+            "release_hash": outcome.release_hash,
+            "url": MetadataValue.url(deployed.url),
+            "revision": deployed.revision,
+            "chart": JUPYTERHUB.label,
+            "target": core.target.name,
+            "changes": bullets(outcome.changes),
+            "not_applied": bullets(deployed.notes),
+            **({"user_servers_run": deployed.runs} if deployed.runs else {}),
+        },
+        data_version=DataVersion(outcome.release_hash),
     )
-    def _release(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
-        snapshot = platform.snapshot(context)
-        core = platform.platform
-        try:
-            image = core.image_ref(core.tree(snapshot))
-            if release.env == "prod":
-                _promoted(context, release, snapshot.sha)
-                outcome = core.deploy_verified(snapshot, release, image, context.log.info)
-            else:
-                outcome = core.deploy(snapshot, release, image, context.log.info)
-        except (ValuesError, DeployError, RuntimeError) as e:
-            raise platform.failure(
-                e,
-                "Fix the cause named above and deploy again; a revision "
-                "that was serving before still serves.",
-            ) from None
-        deployed = outcome.deployed
-        if deployed.notes:
-            context.log.info("; ".join(deployed.notes))
-        return MaterializeResult(
-            metadata={
-                "git_sha": snapshot.sha,
-                "image": image.ref,
-                "image_tag": image.tag,
-                "dockerfile_sha256": image.dockerfile_sha256,
-                "values_sha256": outcome.values_sha256,
-                "release_hash": outcome.release_hash,
-                "url": MetadataValue.url(deployed.url),
-                "revision": deployed.revision,
-                "chart": JUPYTERHUB.label,
-                "target": core.target.name,
-                "changes": bullets(outcome.changes),
-                "not_applied": bullets(deployed.notes),
-                **({"user_servers_run": deployed.runs} if deployed.runs else {}),
-            },
-            data_version=DataVersion(outcome.release_hash),
+
+
+def _checks(
+    context: AssetExecutionContext,
+    platform: PlatformResource,
+    release: Release,
+    release_hash: str | None,
+    names: list[str],
+):
+    """The release checks `names` (of health.CHECKS): server_spawns and kernel_runs share one
+    check server. Each says what it found serving, so the verification record knows which
+    deploy it is evidence about. `release_hash`: what this step deployed; else the last
+    deploy's."""
+    core = platform.platform
+    if release_hash is None:
+        release_hash = deployed_hash(context.instance, release)
+    try:
+        results = core.checks(release, release_hash, platform.snapshot(context), names)
+    except (RuntimeError, ValueError) as e:
+        why = core.redact(f"could not check: {e}")
+        results = {name: health.CheckResult(False, why) for name in names}
+    for name, result in results.items():
+        context.log.info(f"{release.name}: {name}: {result.description}")
+        yield AssetCheckResult(
+            asset_key=release_key(release),
+            check_name=name,
+            passed=result.passed,
+            description=result.description,
+            metadata=result.details,
         )
-
-    return _release
-
-
-def release_checks(release: Release):
-    """The release checks (health.CHECKS), run together: server_spawns and kernel_runs share
-    one check server. Each says what it found serving, so the verification record knows which
-    deploy it is evidence about."""
-    key = release_key(release)
-
-    @multi_asset_check(
-        name=f"{release.name.replace('-', '_')}_checks",
-        specs=[
-            # blocking: promotion relies on them, a failing check fails the run
-            AssetCheckSpec(name, asset=key, description=description, blocking=True)
-            for name, description in health.CHECKS.items()
-        ],
-        can_subset=True,  # a verification runs the checks a release still needs
-        pool=release.name,
-    )
-    def _run(context: AssetCheckExecutionContext, platform: PlatformResource):
-        core = platform.platform
-        names = [k.name for k in context.selected_asset_check_keys]
-        try:
-            results = core.checks(
-                release,
-                deployed_hash(context.instance, release),
-                platform.snapshot(context),
-                names,
-            )
-        except (RuntimeError, ValueError) as e:
-            why = core.redact(f"could not check: {e}")
-            results = {name: health.CheckResult(False, why) for name in names}
-        for name, result in results.items():
-            context.log.info(f"{release.name}: {name}: {result.description}")
-            yield AssetCheckResult(
-                asset_key=key,
-                check_name=name,
-                passed=result.passed,
-                description=result.description,
-                metadata=result.details,
-            )
-
-    return _run
 
 
 def release_assets(hubs: Hubs, kubernetes: bool) -> list[AssetsDefinition]:
-    return [
-        a for r in hubs.releases() for a in (values_asset(r, kubernetes), release_asset(r, hubs))
-    ]
-
-
-def release_checks_of(hubs: Hubs) -> list:
-    return [release_checks(r) for r in hubs.releases()]
+    return [hub_asset(r, hubs, kubernetes) for r in hubs.releases()]
