@@ -165,15 +165,20 @@ def aws_run(repo, tess_env, tmp_path, moto_url, monkeypatch):
     return repo
 
 
-def materialize_values(sha: str):
+def materialize_values(sha: str, and_release: bool = False):
     from dagster import DagsterInstance, materialize
 
-    from tess_dagster.assets.releases import values_asset
+    from tess_dagster.assets.keys import release_key, values_key
+    from tess_dagster.assets.releases import hub_asset
     from tess_dagster.assets.resources import PlatformResource
+    from tess_platform.hubs import Hubs
 
+    release = Release("tess-public", "staging")
+    hubs = Hubs(names=("tess-public",), persistent=frozenset())
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
-            [values_asset(Release("tess-public", "staging"), kubernetes=True)],
+            [hub_asset(release, hubs, kubernetes=True)],
+            selection=[values_key(release), *([release_key(release)] if and_release else [])],
             resources={"platform": PlatformResource()},
             instance=instance,
             tags={"tess/git_sha": sha},
@@ -192,7 +197,8 @@ def test_the_values_asset_holds_the_contract_as_a_blocking_check(aws_run):
         "hub_config/tess-public/staging.yaml",
         lambda d: d.update(hub={"db": {"pvc": {"storageClassName": "fast-ssd"}}}),
     )
-    result, evaluation = materialize_values(aws_run.commit("a class the cluster lacks"))
+    broken = aws_run.commit("a class the cluster lacks")
+    result, evaluation = materialize_values(broken)
     assert not result.success  # blocking: the release after it never runs
     assert not evaluation.passed
     assert evaluation.metadata["problems"].value == (
@@ -201,3 +207,14 @@ def test_the_values_asset_holds_the_contract_as_a_blocking_check(aws_run):
     )
     logs = "\n".join(str(e) for e in result.all_events)
     assert PLANTED not in logs and PLANTED not in str(evaluation.metadata)
+
+    # values and release in one step: the step fails on the contract, the release untouched
+    result, evaluation = materialize_values(broken, and_release=True)
+    assert not evaluation.passed
+    assert [
+        m.asset_key.to_user_string()
+        for m in result.asset_materializations_for_node("tess_public_staging")
+    ] == ["staging/tess_public_staging_values"]
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "blocking asset check failed" in failure.event_specific_data.error.message
+    assert "cluster_contract" in failure.event_specific_data.error.message

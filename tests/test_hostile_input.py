@@ -69,7 +69,7 @@ def test_a_hostile_commit_is_refused_by_every_command(site, deployed, case: Case
         ] == ["staging/tess_public_staging_release"]
         result = site.execute(request, "deploy_staging")
         assert not result.success
-        outputs.append(failures(result)["staging__tess_public_staging_values"])
+        outputs.append(failures(result)["tess_public_staging"])
     finally:
         if before is None:
             path.unlink()

@@ -87,9 +87,9 @@ def test_a_failed_deploy_says_why_and_an_unreachable_webhook_reveals_nothing(sit
     assert skipped is None
     hook, status = told.requests
     assert hook["body"]["text"].startswith(":x: *deploy_staging staging at ")
-    assert "> staging__tess_public_staging_values: " in hook["body"]["text"]
+    assert "> tess_public_staging: " in hook["body"]["text"]
     assert status["body"]["state"] == "failure"
-    assert status["body"]["description"].startswith("staging__tess_public_staging_values: ")
+    assert status["body"]["description"].startswith("tess_public_staging: ")
 
     told.requests.clear()
     told.status = 500

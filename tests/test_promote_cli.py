@@ -205,7 +205,7 @@ def test_promote_follows_the_run_and_moves_prod(local):
     assert first == f"promote_prod: run {run_id} ({local.dagster.url}/runs/{run_id})"
     assert "  prod__promotion: started" in progress
     assert "  prod__promotion: succeeded" in progress
-    assert "  prod__tess_public_prod_release: succeeded" in progress
+    assert "  tess_public_prod: succeeded" in progress
     assert outcome == "promote_prod: SUCCESS"
     assert local.head("prod") == local.head("staging")
     assert local.instance.get_run_by_id(run_id).tags["tess/approved_by"] == "Ada Lovelace"

@@ -242,7 +242,7 @@ def test_a_prod_release_that_fails_its_checks_is_rolled_back(site):
     site.repo.git("branch", "-f", "prod", broken)  # staging has nothing to verify: prod only
     result = promote(site, **APPROVER, **{"tess/git_sha": broken})
     assert not result.success
-    message = failures(result)["prod__tess_public_prod_release"]
+    message = failures(result)["tess_public_prod"]
     assert f"checks failed on revision {before + 1}" in message
     assert f"rolled back to revision {before}, serving as revision {before + 2}" in message
     history = Supervisor(site.home).history("tess-public-prod")

@@ -144,7 +144,7 @@ def test_a_failed_run_is_caught_up_and_the_other_hub_still_deploys(site, from_ba
     assert selection(data) == PUBLIC | PRIVATE
     result = execute(site, data)
     assert not result.success
-    assert set(failures(result)) == {"staging__tess_public_staging_release"}
+    assert set(failures(result)) == {"tess_public_staging"}
     private = AssetKey(["staging", "tess_private_staging_release"])
     assert site.meta(private, "git_sha") == site.head("staging")  # deployed all the same
     docs = edit(site, "README.md", "# the failed hub is still wanted\n")

@@ -52,7 +52,7 @@ def story(site):
 
 def test_a_failed_run_names_the_file_and_deploys_nothing(site, story):
     assert not story["failed"].success
-    message = failures(story["failed"])["staging__tess_public_staging_values"]
+    message = failures(story["failed"])["tess_public_staging"]
     assert "hub_config/tess-public/common.yaml" in message
     assert record(site.instance, PUBLIC).deployed.git_sha == story["good"]
 
