@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hcl2
-
 
 class InfraError(ValueError):
     """infra/ cannot be read; the message names the file."""
@@ -33,6 +31,8 @@ def clean(value: Any) -> Any:
 
 
 def parse(path: Path) -> dict[str, Any]:
+    import hcl2  # here: every process that loads the code location imports this module
+
     try:
         with path.open() as f:
             return clean(hcl2.load(f))

@@ -10,8 +10,6 @@ import uuid
 from dataclasses import dataclass
 
 import requests
-from tornado.httpclient import HTTPClientError, HTTPRequest
-from tornado.websocket import WebSocketClosedError, websocket_connect
 
 HTTP_TIMEOUT = 30
 
@@ -57,6 +55,10 @@ class Kernel:
             raise KernelError(f"the kernel did not finish the code in {timeout:.0f} s") from None
 
     async def _execute(self, code: str) -> Execution:
+        # imported here: every process that loads the code location imports this module
+        from tornado.httpclient import HTTPClientError, HTTPRequest
+        from tornado.websocket import WebSocketClosedError, websocket_connect
+
         ws_url = "ws" + self.server_url.removeprefix("http") + f"api/kernels/{self.id}/channels"
         try:
             connection = await websocket_connect(HTTPRequest(ws_url, headers=_auth(self.token)))

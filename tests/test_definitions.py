@@ -125,7 +125,7 @@ def test_the_code_location_loads_without_what_only_some_steps_use():
     probe = (
         "import sys, tess_dagster.definitions, tess_platform.cli\n"
         "heavy = ('rfc3987_syntax', 'kubernetes_validate', 'jsonschema', 'repo2docker',"
-        " 'tess_platform.hubploy.adopt')\n"
+        " 'tess_platform.hubploy.adopt', 'hcl2', 'tornado.websocket')\n"
         "print([m for m in heavy if sys.modules.get(m) is not None])"
     )
     out = subprocess.run(
