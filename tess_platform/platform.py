@@ -117,10 +117,10 @@ class Platform:
         return chart_files(JUPYTERHUB, self.settings.chart_dir, self.settings.cache)
 
     def preload(self) -> None:
-        """Read into this process what every values step reads first (the chart's defaults
+        """Read into this process what every hub step reads first (the chart's defaults
         and schema, the schema validator's and the image renderer's libraries): processes
         forked from it start with them (a deploy's run worker, whose steps fork from it). A
-        chart that cannot be read is left to the values step, which says so on its asset."""
+        chart that cannot be read is left to the hub step, which says so on its asset."""
         import_jsonschema()
         load_renderer()
         with contextlib.suppress(ChartError):
