@@ -63,6 +63,7 @@ def environment(tmp: Path, repo_path: Path, name: str) -> dict[str, str]:
 
 def floor(tmp: Path, repo_path: Path, sha: str, name: str) -> float:
     from tess_platform import health
+    from tess_platform.checks import SMOKE_TEST
     from tess_platform.platform import Platform
     from tess_platform.settings import Settings
 
@@ -77,7 +78,7 @@ def floor(tmp: Path, repo_path: Path, sha: str, name: str) -> float:
         hub, _ = target.hub_config(release, values)
         prepared.append((release, hub, platform.endpoint_for(release, values.merged)))
 
-    smoke = (tree.root / health.SMOKE_TEST).read_text()
+    smoke = (tree.root / SMOKE_TEST).read_text()
 
     def start_and_check(item) -> None:
         release, hub, endpoint = item

@@ -22,14 +22,19 @@ from tess_dagster.sensors.notify import outcome_sensors
 from tess_dagster.sensors.prod import prod_branch_sensor
 from tess_dagster.sensors.staging import staging_branch_sensor
 from tess_platform.hubs import Hubs
-from tess_platform.platform import branch_hubs, target_class
+from tess_platform.platform import branch_hubs
 from tess_platform.settings import Settings
 
 
 def assemble(hubs: Hubs, settings: Settings) -> Definitions:
-    kubernetes = target_class(settings).kubernetes
     return Definitions(
-        assets=[eks_cluster, efs, user_image, promotion(hubs), *release_assets(hubs, kubernetes)],
+        assets=[
+            eks_cluster,
+            efs,
+            user_image,
+            promotion(hubs),
+            *release_assets(hubs, settings.kubernetes),
+        ],
         jobs=[deploy_staging, promote_prod, rollback, uninstall, verify_releases],
         sensors=[
             staging_branch_sensor(hubs),

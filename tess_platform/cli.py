@@ -330,7 +330,7 @@ def cmd_plan(platform: Platform, args: argparse.Namespace) -> int:
     releases = sorted(after.keys() | before.keys(), key=lambda r: (envs.index(r.env), r.name))
     plan = Plan(head.label, against, problems=[*head_hubs.problems, *problems], notes=notes)
     plan.releases = [plan_release(r, before.get(r), after.get(r)) for r in releases]
-    if platform.target.kubernetes:
+    if platform.settings.kubernetes:
         plan.infra = _infra_plan(platform, head, plan.notes)
     print(plan.json() if args.format == "json" else plan.markdown(), end="")
     return plan.exit_code

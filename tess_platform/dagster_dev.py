@@ -21,8 +21,8 @@ from pathlib import Path
 import psutil
 import requests
 
+from .checks import CHECKS
 from .control_plane import LOCAL_INSTANCE
-from .health import CHECKS
 from .releases import Release
 from .settings import CHECKOUT
 from .verification import (

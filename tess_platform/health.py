@@ -5,24 +5,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 
+from .checks import CheckResult
 from .kernels import Kernel, KernelError
 from .targets import Endpoint
 
 CHECK_USER = "tess-check"
 HTTP_TIMEOUT = 30  # seconds for one request: a loaded hub answers slowly, not wrongly
-SMOKE_TEST = "checks/smoke_test.py"  # what kernel_runs runs: science code, offline
-
-
-@dataclass
-class CheckResult:
-    passed: bool
-    description: str
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def _auth(endpoint: Endpoint) -> dict[str, str]:
@@ -184,12 +176,3 @@ def _wait(endpoint: Endpoint, done, timeout: float, since: float):
             return server
         time.sleep(0.25)
     return _PENDING
-
-
-# the asset checks of every release, by name: what each proves
-CHECKS = {
-    "hub_healthy": "The hub runs what the pipeline deployed, answers /hub/health and its REST API.",
-    "server_spawns": "A check user's server starts, answers its API, and is stopped.",
-    "kernel_runs": f"In a check user's server, a kernel runs the repository's {SMOKE_TEST} to "
-    "its end.",
-}

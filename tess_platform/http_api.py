@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-
 
 class ApiError(RuntimeError):
     """A call was not answered as it should be; the message names where, never a secret."""
@@ -14,6 +12,8 @@ class ApiError(RuntimeError):
 
 def call(where: str, method: str, url: str, body: Any = None, headers: dict | None = None) -> Any:
     """`method` `url` with a JSON body; the JSON answer (None when there is none)."""
+    import requests  # where a call is made: the code location's import does not pay for it
+
     try:
         answer = requests.request(method, url, json=body, headers=headers or {}, timeout=15)
     except requests.RequestException as e:

@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-import psutil
-
 # lock name -> (process, thread) holding it: a process forked while its parent holds a lock
 # inherits this table, not the lock's ownership, and must ask for the lock itself
 _HELD: dict[str, tuple[int, int]] = {}
@@ -149,6 +147,8 @@ def _die_with(pid: int) -> None:
 
 
 def _dead(pid: int) -> bool:
+    import psutil  # only where a holder is looked at: not in every import of the code location
+
     try:  # a zombie has died: only its parent has not read its exit status yet
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:

@@ -7,14 +7,15 @@ repository, and a redactor that learns every secret the process reads.
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-from . import health
 from .backends.image import ImageRef, load_renderer
 from .chart import JUPYTERHUB, ChartError, ChartFiles, chart_files, renderable
+from .checks import CHECKS, SMOKE_TEST, CheckResult
 from .cluster_contract import Cluster
 from .git import GitError, Repo, Snapshot
 from .hierarchy import (
@@ -118,11 +119,14 @@ class Platform:
 
     def preload(self) -> None:
         """Read into this process what every hub step reads first (the chart's defaults
-        and schema, the schema validator's and the image renderer's libraries): processes
-        forked from it start with them (a deploy's run worker, whose steps fork from it). A
-        chart that cannot be read is left to the hub step, which says so on its asset."""
+        and schema, the schema validator's, the image renderer's, the target's and the
+        checks' libraries): processes forked from it start with them (a deploy's run worker,
+        whose steps fork from it). A chart that cannot be read is left to the hub step, which
+        says so on its asset."""
         import_jsonschema()
         load_renderer()
+        target_class(self.settings)
+        importlib.import_module(".health", __package__)
         with contextlib.suppress(ChartError):
             _ = self.chart
 
@@ -178,7 +182,7 @@ class Platform:
         """The release as the pinned chart renders it: its objects valid Kubernetes objects of
         the version infra/ pins, and all they need made by infra/ (manifests.check_release).
         Only where releases are helm releases on that cluster (the aws target)."""
-        if not self.target.kubernetes:
+        if not self.settings.kubernetes:
             return []
         if tree.root not in self._clusters:
             self._clusters[tree.root] = read_cluster(tree.root / "infra")
@@ -306,9 +310,9 @@ class Platform:
         release: Release,
         deployed_hash: str | None,
         smoke_at: Snapshot | None = None,
-        names: Collection[str] = tuple(health.CHECKS),
-    ) -> dict[str, health.CheckResult]:
-        """Run the release checks `names` (of health.CHECKS) against what serves, each saying
+        names: Collection[str] = tuple(CHECKS),
+    ) -> dict[str, CheckResult]:
+        """Run the release checks `names` (of CHECKS) against what serves, each saying
         what it found serving (revision, release_hash, git_sha): the verification record takes
         a check as evidence only about the deploy it found. hub_healthy also fails on drift from
         `deployed_hash`, the release_hash the pipeline last deployed. kernel_runs runs the smoke
@@ -326,7 +330,7 @@ class Platform:
         )
         results = self._probe(release, deployed_hash, smoke_at, names)
         return {
-            name: health.CheckResult(r.passed, r.description, {**r.details, **found})
+            name: CheckResult(r.passed, r.description, {**r.details, **found})
             for name, r in results.items()
             if name in names
         }
@@ -337,21 +341,23 @@ class Platform:
         deployed_hash: str | None,
         smoke_at: Snapshot | None,
         names: Collection[str],
-    ) -> dict[str, health.CheckResult]:
+    ) -> dict[str, CheckResult]:
+        from . import health  # its HTTP client only where a hub is checked
+
         deployed = self._deployed_snapshot(release)
         endpoint = self._endpoint_at(release, deployed)
         results = {}
         if "hub_healthy" in names:
             drift = self.target.drift(release, deployed_hash)
             results["hub_healthy"] = (
-                health.CheckResult(False, f"drift: {drift}", {"drift": drift})
+                CheckResult(False, f"drift: {drift}", {"drift": drift})
                 if drift
                 else health.hub_healthy(endpoint)
             )
         if not {"server_spawns", "kernel_runs"} & set(names):
             return results
         smoke = smoke_at or deployed
-        smoke_test = self.tree(smoke).root / health.SMOKE_TEST
+        smoke_test = self.tree(smoke).root / SMOKE_TEST
         code = smoke_test.read_text() if "kernel_runs" in names and smoke_test.is_file() else None
         target = self.target
         results |= health.server_checks(
@@ -360,9 +366,9 @@ class Platform:
         if code is not None:
             results["kernel_runs"].details["smoke_test_sha"] = smoke.sha
         elif "kernel_runs" in names:
-            results["kernel_runs"] = health.CheckResult(
+            results["kernel_runs"] = CheckResult(
                 False,
-                f"{health.SMOKE_TEST}: missing at {smoke.sha[:12]}; kernel_runs runs it in a "
+                f"{SMOKE_TEST}: missing at {smoke.sha[:12]}; kernel_runs runs it in a "
                 "user's kernel: add a short, offline test of the science stack",
             )
         return results

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .health import CHECKS, CheckResult
+from .checks import CHECKS, CheckResult
 from .releases import Release
 from .tags import APPROVER_TAG, approver_problem
 from .verification import ReleaseRecord

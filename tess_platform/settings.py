@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-TARGETS = ("local", "aws")
+# each target, and whether its releases are helm releases on the cluster infra/ makes
+TARGETS = {"local": False, "aws": True}
 
 
 class SettingsError(ValueError):
@@ -73,6 +74,12 @@ class Settings:
             github_api=env.get("TESS_GITHUB_API") or "https://api.github.com",
             dagster_url=(env.get("TESS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
         )
+
+    @property
+    def kubernetes(self) -> bool:
+        """The target's releases are helm releases on the cluster infra/ makes, so the values
+        carry the cluster contract and `plan` shows terraform's plan of infra/."""
+        return TARGETS[self.target]
 
 
 def _positive(env: dict[str, str], name: str, default: int) -> int:

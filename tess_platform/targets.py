@@ -74,7 +74,6 @@ class Target(Protocol):
     spawn_timeout: float  # seconds a check user's server may take to start, each try
     spawn_tries: int  # tries before server_spawns fails (a cold node may outlast one)
     kernel_timeout: float  # seconds the smoke test may take in a kernel
-    kubernetes: bool  # releases are helm releases on the cluster infra/ makes
 
     def ensure_cluster(self, tree_root: Path, approval: str | None, log) -> Provisioned:
         """The cluster as `tree_root/infra` describes it; `approval` (the run tag

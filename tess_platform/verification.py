@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .health import CHECKS
+from .checks import CHECKS
 from .releases import Release
 
 # check executions read per check: planned rows of runs that never reached the hub come

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from dagster import AssetCheckKey, AssetKey
 
 from tess_dagster.definitions import defs
@@ -118,16 +119,31 @@ def test_dagster_validates_the_workspace():
     assert "All code locations passed validation" in out.stderr + out.stdout
 
 
-def test_the_code_location_loads_without_what_only_some_steps_use():
+HEAVY = (
+    "rfc3987_syntax",
+    "kubernetes_validate",
+    "jsonschema",
+    "repo2docker",
+    "tess_platform.hubploy.adopt",
+    "hcl2",
+    "tornado.websocket",
+)
+
+
+@pytest.mark.parametrize(
+    "module, heavy",
+    [
+        # a step or a sensor tick that needs them imports the checks' HTTP client and the
+        # local supervisor's process library (a deploy's run worker: once, before it forks)
+        ("tess_dagster.definitions", (*HEAVY, "requests", "psutil", "tess_platform.health")),
+        ("tess_platform.cli", HEAVY),
+    ],
+)
+def test_the_code_location_loads_without_what_only_some_steps_use(module, heavy):
     """Every run worker, sensor process and CLI call imports the code location: it must not
     build rfc3987-syntax's grammar (0.9 s, through jsonschema, for a format checker no
     validation here runs) nor import what only a deploy step or one command uses."""
-    probe = (
-        "import sys, tess_dagster.definitions, tess_platform.cli\n"
-        "heavy = ('rfc3987_syntax', 'kubernetes_validate', 'jsonschema', 'repo2docker',"
-        " 'tess_platform.hubploy.adopt', 'hcl2', 'tornado.websocket')\n"
-        "print([m for m in heavy if sys.modules.get(m) is not None])"
-    )
+    probe = f"import sys, {module}\nprint([m for m in {heavy!r} if sys.modules.get(m) is not None])"
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )

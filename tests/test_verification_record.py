@@ -14,7 +14,7 @@ from dagster import (
 from tess_dagster.assets.history import failed_since_deploy, record
 from tess_dagster.definitions import defs
 from tess_platform.backends.local.supervisor import Supervisor
-from tess_platform.health import CHECKS
+from tess_platform.checks import CHECKS
 from tess_platform.releases import Release
 
 release_drift_sensor = defs.get_sensor_def("release_drift_sensor")

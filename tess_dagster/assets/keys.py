@@ -2,7 +2,7 @@
 
 from dagster import AssetCheckKey, AssetKey
 
-from tess_platform.health import CHECKS
+from tess_platform.checks import CHECKS
 from tess_platform.hubs import Hubs
 from tess_platform.releases import Release
 

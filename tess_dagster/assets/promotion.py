@@ -16,8 +16,8 @@ from dagster import (
     asset,
 )
 
+from tess_platform.checks import CheckResult
 from tess_platform.git import GitError
-from tess_platform.health import CheckResult
 from tess_platform.hubs import Hubs
 from tess_platform.platform import PROD, STAGING, Platform
 from tess_platform.promotion import fresh_refusals, gate, staging_verified, where

@@ -15,8 +15,8 @@ from dagster import (
     multi_asset,
 )
 
-from tess_platform import health
 from tess_platform.chart import JUPYTERHUB
+from tess_platform.checks import CHECKS, CheckResult
 from tess_platform.hubs import Hubs
 from tess_platform.manifests import CONTRACT_CHECK, CONTRACT_DESCRIPTION
 from tess_platform.releases import Release
@@ -67,7 +67,7 @@ def hub_asset(release: Release, hubs: Hubs, kubernetes: bool) -> AssetsDefinitio
     checks = [
         # blocking: promotion relies on them, a failing check fails the run
         AssetCheckSpec(name, asset=release_k, description=description, blocking=True)
-        for name, description in health.CHECKS.items()
+        for name, description in CHECKS.items()
     ]
 
     @multi_asset(
@@ -205,7 +205,7 @@ def _checks(
     release_hash: str | None,
     names: list[str],
 ):
-    """The release checks `names` (of health.CHECKS): server_spawns and kernel_runs share one
+    """The release checks `names` (of CHECKS): server_spawns and kernel_runs share one
     check server. Each says what it found serving, so the verification record knows which
     deploy it is evidence about. `release_hash`: what this step deployed; else the last
     deploy's."""
@@ -216,7 +216,7 @@ def _checks(
         results = core.checks(release, release_hash, platform.snapshot(context), names)
     except (RuntimeError, ValueError) as e:
         why = core.redact(f"could not check: {e}")
-        results = {name: health.CheckResult(False, why) for name in names}
+        results = {name: CheckResult(False, why) for name in names}
     for name, result in results.items():
         context.log.info(f"{release.name}: {name}: {result.description}")
         yield AssetCheckResult(

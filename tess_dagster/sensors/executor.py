@@ -19,9 +19,10 @@ from tess_platform.tags import ENV_TAG, SHA_TAG
 # each waits on its own event or queue, and holds nothing a step takes
 WAITING_THREADS = {"termination-handler", "QueueFeederThread"}
 # what a step needs loaded, should steps start from a fork server: the code location and what
-# opens the instance (its storages: 2 s of imports per step otherwise)
+# opens the instance (its storages: 2 s of imports per step otherwise), and the checks' client
 PRELOAD = [
     "tess_dagster.definitions",
+    "tess_platform.health",
     "dagster._core.storage.event_log.sqlite",
     "dagster._core.storage.runs.sqlite",
     "dagster._core.storage.schedules.sqlite",

@@ -52,7 +52,6 @@ class AwsTarget:
     spawn_timeout = 600.0  # a cold user node and an image pull (2i2c allows 600 s)
     spawn_tries = 3  # as 2i2c: a cold user node, then an image pull
     kernel_timeout = 300.0  # the smoke test's imports on a fresh node's cold disk
-    kubernetes = True
 
     def __init__(
         self, settings: Settings, session: boto3.Session | None = None, redact=None

@@ -35,7 +35,6 @@ class LocalTarget:
     spawn_timeout = 120.0  # a local process: seconds, unless the machine is loaded
     spawn_tries = 1  # a local spawn that is not ready in time is broken: say so
     kernel_timeout = 120.0  # the smoke test imports the science stack from a cold disk
-    kubernetes = False  # hub processes on this machine
 
     def __init__(self, settings: Settings, redact=None) -> None:  # its tools print no secret
         self.home = settings.local_home
