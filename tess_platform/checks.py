@@ -17,10 +17,11 @@ class CheckResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+HUB_HEALTHY, SERVER_SPAWNS, KERNEL_RUNS = "hub_healthy", "server_spawns", "kernel_runs"
 # the asset checks of every release, by name: what each proves
 CHECKS = {
-    "hub_healthy": "The hub runs what the pipeline deployed, answers /hub/health and its REST API.",
-    "server_spawns": "A check user's server starts, answers its API, and is stopped.",
-    "kernel_runs": f"In a check user's server, a kernel runs the repository's {SMOKE_TEST} to "
+    HUB_HEALTHY: "The hub runs what the pipeline deployed, answers /hub/health and its REST API.",
+    SERVER_SPAWNS: "A check user's server starts, answers its API, and is stopped.",
+    KERNEL_RUNS: f"In a check user's server, a kernel runs the repository's {SMOKE_TEST} to "
     "its end.",
 }

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from .checks import CheckResult
+from .checks import KERNEL_RUNS, SERVER_SPAWNS, CheckResult
 from .kernels import Kernel, KernelError
 from .targets import Endpoint
 
@@ -63,18 +63,18 @@ def server_checks(
                 f"{server_url}api/status", headers=_auth(endpoint), timeout=HTTP_TIMEOUT
             )
             _expect(status, (200,), "reach the server's API")
-            results["server_spawns"] = CheckResult(
+            results[SERVER_SPAWNS] = CheckResult(
                 True,
                 f"{CHECK_USER}'s server started in {spawn_s:.1f} s, answered, stopped",
                 {"spawn_seconds": f"{spawn_s:.1f}"},
             )
             if code is not None:
-                results["kernel_runs"] = _kernel_runs(server_url, endpoint, code, kernel_timeout)
+                results[KERNEL_RUNS] = _kernel_runs(server_url, endpoint, code, kernel_timeout)
     except (requests.RequestException, _Failed) as e:  # also: started, then did not stop
         reason = _reason(endpoint, e)
-        results["server_spawns"] = CheckResult(False, reason)
-        if code is not None and "kernel_runs" not in results:
-            results["kernel_runs"] = CheckResult(False, f"no server to run it in: {reason}")
+        results[SERVER_SPAWNS] = CheckResult(False, reason)
+        if code is not None and KERNEL_RUNS not in results:
+            results[KERNEL_RUNS] = CheckResult(False, f"no server to run it in: {reason}")
     return results
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .backends.image import ImageRef, load_renderer
 from .chart import JUPYTERHUB, ChartError, ChartFiles, chart_files, renderable
-from .checks import CHECKS, SMOKE_TEST, CheckResult
+from .checks import CHECKS, HUB_HEALTHY, KERNEL_RUNS, SERVER_SPAWNS, SMOKE_TEST, CheckResult
 from .cluster_contract import Cluster
 from .git import GitError, Repo, Snapshot
 from .hierarchy import (
@@ -347,26 +347,26 @@ class Platform:
         deployed = self._deployed_snapshot(release)
         endpoint = self._endpoint_at(release, deployed)
         results = {}
-        if "hub_healthy" in names:
+        if HUB_HEALTHY in names:
             drift = self.target.drift(release, deployed_hash)
-            results["hub_healthy"] = (
+            results[HUB_HEALTHY] = (
                 CheckResult(False, f"drift: {drift}", {"drift": drift})
                 if drift
                 else health.hub_healthy(endpoint)
             )
-        if not {"server_spawns", "kernel_runs"} & set(names):
+        if not {SERVER_SPAWNS, KERNEL_RUNS} & set(names):
             return results
         smoke = smoke_at or deployed
         smoke_test = self.tree(smoke).root / SMOKE_TEST
-        code = smoke_test.read_text() if "kernel_runs" in names and smoke_test.is_file() else None
+        code = smoke_test.read_text() if KERNEL_RUNS in names and smoke_test.is_file() else None
         target = self.target
         results |= health.server_checks(
             endpoint, code, target.spawn_timeout, target.kernel_timeout, target.spawn_tries
         )
         if code is not None:
-            results["kernel_runs"].details["smoke_test_sha"] = smoke.sha
-        elif "kernel_runs" in names:
-            results["kernel_runs"] = CheckResult(
+            results[KERNEL_RUNS].details["smoke_test_sha"] = smoke.sha
+        elif KERNEL_RUNS in names:
+            results[KERNEL_RUNS] = CheckResult(
                 False,
                 f"{SMOKE_TEST}: missing at {smoke.sha[:12]}; kernel_runs runs it in a "
                 "user's kernel: add a short, offline test of the science stack",

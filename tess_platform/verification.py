@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .checks import CHECKS
+from .checks import CHECKS, HUB_HEALTHY
 from .releases import Release
 
 # check executions read per check: planned rows of runs that never reached the hub come
@@ -109,10 +109,10 @@ def needs_verification(
     if deployed is None:
         return None
     if drift:
-        told = record.checks.get("hub_healthy")
+        told = record.checks.get(HUB_HEALTHY)
         if told is not None and told.drift == drift:
             return None
-        return Verify(("hub_healthy",), f"drift: {drift}", f"drift:{deployed.run_id}:{drift}")
+        return Verify((HUB_HEALTHY,), f"drift: {drift}", f"drift:{deployed.run_id}:{drift}")
     if unexecuted:
         return Verify(
             tuple(CHECKS),

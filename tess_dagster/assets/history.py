@@ -3,6 +3,7 @@ sensors and the drift logic read (tess_platform.verification decides what counts
 
 from dagster import AssetKey, DagsterEventType, DagsterRunStatus, EventLogRecord, RunsFilter
 
+from tess_platform.checks import HUB_HEALTHY
 from tess_platform.releases import Release
 from tess_platform.verification import (
     HISTORY_DEPTH,
@@ -124,7 +125,7 @@ def unhandled_drift(instance, releases: list[Release], handled: set[str]) -> dic
     release -> a marker of that evaluation."""
     found = {}
     for release in releases:
-        latest = record(instance, release).checks.get("hub_healthy")
+        latest = record(instance, release).checks.get(HUB_HEALTHY)
         if latest is None or latest.passed or not latest.drift:
             continue
         marker = f"{latest.run_id}:{latest.timestamp:.3f}"

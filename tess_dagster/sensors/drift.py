@@ -81,10 +81,10 @@ def verify_what_needs_it(context, hubs: Hubs, trigger: str) -> SensorResult | Sk
                 tags={TRIGGER_TAG: trigger},
             )
         )
+    orphans = orphaned(instance, hubs, target)  # said at every tick, checks requested or not
+    for orphan in orphans:
+        context.log.warning(orphan)
     if not requests:
-        orphans = orphaned(instance, hubs, target)
-        for orphan in orphans:
-            context.log.warning(orphan)
         return SkipReason(
             "every release is verified as it serves: no drift"
             + "".join(f"; {orphan}" for orphan in orphans)

@@ -5,12 +5,14 @@ machine has them. Imports nothing heavy: the supervisor and the hub's spawner bo
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import stat
 import time
 from pathlib import Path
+
+from ...files import write_file
+from ...locks import file_lock
 
 FIRST_UID = 2_000_000_000  # above any system's accounts and subuid ranges, below 2**31
 MEMORY_HIERARCHY = Path("/sys/fs/cgroup/memory")  # cgroup v1's memory controller
@@ -50,20 +52,14 @@ def remove_cgroup(group: Path, wait: float = 3.0) -> None:
 
 def user_uid(registry: Path, key: str) -> int:
     """The uid given to `key` (release/user), given now if it has none: one registry for
-    every release of the machine, read and written under its lock."""
+    every release of the machine, read and written under its lock, and written whole (a hub
+    killed mid-write leaves the registry as it was)."""
     registry.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(registry, os.O_RDWR | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "r+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        text = f.read()
-        uids: dict[str, int] = json.loads(text) if text.strip() else {}
+    with file_lock(registry.with_name(f".{registry.name}.lock")):
+        uids: dict[str, int] = json.loads(registry.read_text()) if registry.is_file() else {}
         if key not in uids:
             uids[key] = max(uids.values(), default=FIRST_UID - 1) + 1
-            f.seek(0)
-            f.truncate()
-            f.write(json.dumps(uids, indent=2, sort_keys=True))
-            f.flush()
-            os.fsync(f.fileno())
+            write_file(registry, json.dumps(uids, indent=2, sort_keys=True))
         return uids[key]
 
 
