@@ -1,13 +1,15 @@
 """deploy_staging of N hubs on the local target, against its floor, measured side by side.
 
 For each N, a repository with N hub folders (the two shipped hubs, and workshop hubs beside
-them). The floor: the same N hubs started by the supervisor alone, in parallel, with no
-Dagster, and checked as the pipeline checks them (hub_healthy, server_spawns, kernel_runs),
-the user environment built already (a cache hit, as for every deploy but an image change).
-The deploy: a
-deploy_staging run as a run worker executes it (its executor, each step a process of its
-own, at most max(N, TESS_DEPLOY_CONCURRENCY) at once), from a git snapshot, values, image
-render, releases and checks. Each round starts from empty state folders. Prints one JSON line last.
+them) and the tests' small user image and one-line smoke test, so that the ratio weighs the
+pipeline, not the science stack's imports. The floor: the same N hubs started by the
+supervisor alone, in parallel, with no Dagster, and checked as the pipeline checks them
+(hub_healthy, server_spawns, kernel_runs), the user environment built already (a cache hit,
+as for every deploy but an image change). The deploy: a deploy_staging run as a run worker
+executes it (its executor, each step a process of its own, at most max(N,
+TESS_DEPLOY_CONCURRENCY) at once), from a git snapshot, values, image render, releases and
+checks. Each round starts from empty state folders. Apart: the cold build of the shipped
+image's environment. Prints one JSON line last.
 
     .venv/bin/python bench/deploy_local.py [--hubs 2,6] [--rounds N]
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -132,14 +135,18 @@ def repository(tmp: Path, hubs: int):
     return repo, repo.commit(f"{hubs} hubs")
 
 
-def cold_build(tmp: Path, repo_path: Path, sha: str) -> float:
-    """The repository's user environment built where none is (pip's download cache warm), as
-    the image asset builds it: what the first deploy of an image costs, apart from the
-    ratios, which start from a built environment as every deploy but an image change does."""
+def cold_build(tmp: Path) -> float:
+    """The shipped image's user environment built where none is (pip's download cache warm),
+    as the image asset builds it: what the first deploy of an image change costs, apart from
+    the ratios, which start from a built environment as every other deploy does."""
     from tess_platform.platform import Platform
     from tess_platform.settings import Settings
 
-    platform = Platform(Settings.from_env(environment(tmp, repo_path, "cold")))
+    repo = make_repo(tmp / "repo-shipped-image")
+    shutil.rmtree(repo.path / "image")
+    shutil.copytree(ROOT / "image", repo.path / "image")
+    sha = repo.commit("the shipped image")
+    platform = Platform(Settings.from_env(environment(tmp, repo.path, "cold")))
     started = time.perf_counter()
     platform.target.ensure_image(platform.repo.snapshot(sha), log=lambda m: None)
     return round(time.perf_counter() - started, 1)
@@ -154,10 +161,9 @@ def main() -> None:
     results: dict = {}
     with tempfile.TemporaryDirectory() as name:
         tmp = passable(Path(name))
+        results["env_build_cold_s"] = cold_build(tmp)
         for hubs in counts:
             repo, sha = repository(tmp, hubs)
-            if "env_build_cold_s" not in results:  # every repository has the same image
-                results["env_build_cold_s"] = cold_build(tmp, repo.path, sha)
             deploy(tmp, repo.path, sha, f"warm-{hubs}", hubs)  # imports, first renders
             floors, deploys = [], []
             for n in range(args.rounds):  # interleaved: load on the machine hits both alike

@@ -182,6 +182,15 @@ def _core_imports() -> dict[str, set[str]]:
     return graph
 
 
+def test_the_platform_installs_only_its_two_packages():
+    """Nothing of tess-platform lands in site-packages under a generic name (`assets`,
+    `sensors`) that another distribution could shadow or be shadowed by."""
+    from importlib.metadata import packages_distributions
+
+    ours = {name for name, dists in packages_distributions().items() if "tess-platform" in dists}
+    assert ours == {"tess_platform", "tess_dagster"}
+
+
 def test_the_core_has_no_import_cycle():
     graph = _core_imports()
 

@@ -4,6 +4,7 @@ science stack; an image change is built while the old revision serves; a build k
 is built again; a spec that cannot be built fails the image asset, naming the file."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from conftest import ROOT, TEST_IMAGE, check_results, cli, deploy, failures
 
 from tess_platform.backends.local.supervisor import Supervisor
 from tess_platform.backends.local.user_env import COMPLETE, LAST_USED, built
+from tess_platform.checks import KERNEL_RUNS
 from tess_platform.kernels import Kernel
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -43,10 +45,11 @@ def user_kernel(endpoint: Endpoint, user: str) -> Kernel:
 
 
 def test_the_shipped_image_runs_the_science_stack_in_a_local_tess_public_server(repo, tess_env):
-    shutil.rmtree(repo.path / "image")
-    shutil.copytree(ROOT / "image", repo.path / "image")
+    for shipped in ("image", "checks"):
+        shutil.rmtree(repo.path / shipped, ignore_errors=True)
+        shutil.copytree(ROOT / shipped, repo.path / shipped)
     platform = Platform()
-    sha = repo.commit("the shipped image")
+    sha = repo.commit("the shipped image and smoke test")
     outcome = deploy(platform, sha, RELEASE)
     env = built(ENVS / platform.image_ref(platform.tree(platform.repo.snapshot(sha))).tag)
     assert env is not None and outcome.deployed.runs.startswith(f"{env.path} (Python 3.11.")
@@ -62,6 +65,13 @@ def test_the_shipped_image_runs_the_science_stack_in_a_local_tess_public_server(
     assert run.output == f"{env.path} 2.5.0 6.1.7 2.1.3\nFalse\n"
     overrides = env.path / "share/jupyter/lab/settings/overrides.json"
     assert '"fetchNews": "false"' in overrides.read_text()  # postBuild's JupyterLab settings
+
+    # the check that gates promotion, as the pipeline runs it: the shipped smoke test finds the
+    # transit it planted, in a kernel of the shipped image
+    found = platform.checks(RELEASE, None, names=(KERNEL_RUNS,))[KERNEL_RUNS]
+    assert found.passed, found.description
+    transit = r"transit found: period 3\.[45]\d\d d, depth \d+ ppm"
+    assert re.fullmatch(transit, found.details["output"])
 
 
 def test_an_image_change_is_built_while_the_old_revision_serves(repo, tess_env):

@@ -1,12 +1,14 @@
 """User servers, as a notebook's code meets them. They outlive their hub, as pods outlive a
-hub pod under `helm upgrade`: a config deploy, an atomic rollback and a rollback keep a user's
-server and the state of its kernel, and the new hub adopts them; `local stop` stops them and
-says how many. Run as root, each runs as a uid of its own that reads nothing of the hub, the
-platform or another user; a kernel past the memory limit is killed, its server lives on."""
+hub pod under `helm upgrade`: a config deploy, an atomic rollback and the rollback job keep a
+user's server and the state of its kernel, and the new hub adopts them; `local stop` stops them
+and says how many. Run as root, each runs as a uid of its own that reads nothing of the hub,
+the platform or another user; a kernel past the memory limit is killed, its server lives on."""
 
 import json
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import psutil
 import pytest
@@ -14,8 +16,10 @@ import requests
 from conftest import cli, port_taken
 from conftest import deploy as deploy_release
 
+from tess_dagster.assets.resources import PlatformResource
+from tess_dagster.sensors.jobs import rollback
 from tess_platform.backends.local.hub_config import release_cgroup
-from tess_platform.backends.local.isolation import FIRST_UID, memory_cgroups
+from tess_platform.backends.local.isolation import FIRST_UID, memory_cgroups, user_uid
 from tess_platform.kernels import Kernel, KernelError
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -92,8 +96,12 @@ def test_a_users_server_and_kernel_live_through_deploys_and_rollbacks(repo, tess
             deploy(platform, repo.commit("a port that is taken"))
     kept("an atomic rollback")
 
-    assert platform.target.rollback(RELEASE, 1, log=print).revision == 5
-    kept("a rollback")
+    rolled_back = rollback.execute_in_process(  # the rollback job, as an operator launches it
+        run_config={"ops": {"rollback_release": {"config": {"release": NAME, "revision": 1}}}},
+        resources={"platform": PlatformResource()},
+    )
+    assert rolled_back.success and supervisor.current(NAME).revision == 5
+    kept("the rollback job")
 
     status = cli("local", "status")
     assert f"{NAME}: revision 5, running (pid " in status.stdout
@@ -162,7 +170,8 @@ def test_a_kernel_past_the_memory_limit_is_killed_and_its_server_lives_on(repo, 
     assert "singleuser.memory.limit" not in " ".join(outcome.deployed.notes)  # applied here
     endpoint = platform.endpoint(RELEASE)
     url = start_server(endpoint, "ada")
-    (server,) = [p for p in platform.target.supervisor.user_servers(NAME)]
+    found = platform.target.supervisor.user_servers(NAME)  # the server, and any child it runs
+    (server,) = [p for p in found if p.ppid() not in {q.pid for q in found}]
     state = platform.target.supervisor.state_dir(NAME)
     group = memory_cgroups() / release_cgroup(state) / "ada"
     assert (group / "memory.limit_in_bytes").read_text() == f"{300 * 2**20}\n"
@@ -205,3 +214,20 @@ def test_a_check_server_not_ready_in_time_is_stopped_and_tried_again(repo, tess_
     target = platform.target  # the local target: one try of its timeout serves
     found = health.server_checks(endpoint, None, target.spawn_timeout, 10, target.spawn_tries)
     assert found["server_spawns"].passed, found["server_spawns"].description
+
+
+def _uid_of(registry: str, key: str) -> int:
+    return user_uid(Path(registry), key)
+
+
+def test_each_user_gets_a_uid_of_its_own_though_hubs_ask_at_once(tmp_path):
+    """Hubs spawning at the same moment share one registry: no two users get one uid, a user
+    keeps theirs, and the registry is private."""
+    registry = tmp_path / "uids.json"
+    keys = [f"tess-public-staging/user-{n}" for n in range(8)]
+    with ProcessPoolExecutor(4) as pool:
+        uids = list(pool.map(_uid_of, [str(registry)] * len(keys), keys))
+    assert len(set(uids)) == len(keys) and min(uids) == FIRST_UID
+    assert _uid_of(str(registry), keys[3]) == uids[3]
+    assert json.loads(registry.read_text()) == dict(zip(keys, uids, strict=True))
+    assert registry.stat().st_mode & 0o777 == 0o600
