@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,9 +75,13 @@ class Repo:
             raise GitError(f"{self.url}: has no staging branch and no HEAD to deploy")
         return out[0], "HEAD (the repository has no staging branch)"
 
-    def fetch(self) -> None:
+    def _fetching(self) -> AbstractContextManager[None]:
+        """Held while the mirror fetches: the sensor, the run workers and the CLI share it."""
         self.mirror.parent.mkdir(parents=True, exist_ok=True)
-        with file_lock(self.mirror.with_suffix(".lock")):  # sensor and runs share the mirror
+        return file_lock(self.mirror.with_suffix(".lock"))
+
+    def fetch(self) -> None:
+        with self._fetching():
             if not (self.mirror / "HEAD").exists():
                 git("init", "--bare", "--quiet", str(self.mirror))
             git(
@@ -90,11 +95,16 @@ class Repo:
             )
 
     def has_commit(self, sha: str) -> bool:
-        if not (self.mirror / "HEAD").exists():
-            return False
-        probe = subprocess.run(
-            ["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=self.mirror, capture_output=True
-        )
+        """Whether the mirror holds `sha` whole. Asked between fetches: a fetch writes a
+        commit before its trees, so a commit seen mid-fetch may have none yet."""
+        with self._fetching():
+            if not (self.mirror / "HEAD").exists():
+                return False
+            probe = subprocess.run(
+                ["git", "cat-file", "-e", f"{sha}^{{commit}}"],
+                cwd=self.mirror,
+                capture_output=True,
+            )
         return probe.returncode == 0
 
     def resolve(self, sha: str) -> str:
