@@ -11,7 +11,7 @@ from dagster import Executor, Field, executor, multiple_process_executor_require
 from dagster._core.definitions.executor_definition import _core_multiprocess_executor_creation
 
 from tess_dagster.assets.resources import hold_environments, run_environments, run_snapshot
-from tess_platform.platform import PROD, STAGING, Platform
+from tess_platform.platform import PROD, STAGING, Platform, target_class
 from tess_platform.settings import Settings
 from tess_platform.tags import ENV_TAG, SHA_TAG
 
@@ -19,7 +19,8 @@ from tess_platform.tags import ENV_TAG, SHA_TAG
 # each waits on its own event or queue, and holds nothing a step takes
 WAITING_THREADS = {"termination-handler", "QueueFeederThread"}
 # what a step needs loaded, should steps start from a fork server: the code location and what
-# opens the instance (its storages: 2 s of imports per step otherwise), and the checks' client
+# opens the instance (its storages: 2 s of imports per step otherwise), the checks' client, and
+# (added where the fork server starts) the target's module
 PRELOAD = [
     "tess_dagster.definitions",
     "tess_platform.health",
@@ -93,7 +94,8 @@ def hubs_side_by_side(init_context) -> Executor:
     threads = {t.name for t in threading.enumerate() if t is not threading.main_thread()}
     others = sorted(threads - WAITING_THREADS)
     if others:
-        start = {"forkserver": {"preload_modules": PRELOAD}}
+        target = target_class(Settings.from_env()).__module__
+        start = {"forkserver": {"preload_modules": [*PRELOAD, target]}}
         how = f"steps start from a fork server: threads run beside this worker ({others})"
     else:
         start = {"fork": {}}
