@@ -6,7 +6,7 @@ branch when the code location loads: a new hub is a folder, then a reload."""
 from dagster import Definitions
 
 from tess_dagster.assets.image import user_image
-from tess_dagster.assets.infra import efs, eks_cluster
+from tess_dagster.assets.infra import infra
 from tess_dagster.assets.promotion import promotion
 from tess_dagster.assets.releases import release_assets
 from tess_dagster.assets.resources import PlatformResource
@@ -29,8 +29,7 @@ from tess_platform.settings import Settings
 def assemble(hubs: Hubs, settings: Settings) -> Definitions:
     return Definitions(
         assets=[
-            eks_cluster,
-            efs,
+            infra,
             user_image,
             promotion(hubs),
             *release_assets(hubs, settings.kubernetes),

@@ -11,8 +11,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .tools import tool
-from .yaml_loader import load_mapping
+from .yaml_loader import load_generated
 
 
 class ChartError(RuntimeError):
@@ -63,12 +65,22 @@ def _read(chart: Chart, folder: Path) -> ChartFiles:
     if schema_json.exists():
         schema = json.loads(schema_json.read_text())
     elif schema_yaml.exists():
-        schema = load_mapping(schema_yaml.read_bytes(), str(schema_yaml))
+        schema = _mapping(schema_yaml, chart)
     else:
         raise ChartError(f"{folder}: no values.schema.json for {chart.label}")
     if not defaults.exists():
         raise ChartError(f"{folder}: no values.yaml for {chart.label}")
-    return ChartFiles(chart, load_mapping(defaults.read_bytes(), str(defaults)), schema, folder)
+    return ChartFiles(chart, _mapping(defaults, chart), schema, folder)
+
+
+def _mapping(path: Path, chart: Chart) -> dict[str, Any]:
+    try:
+        documents = load_generated(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ChartError(f"{path}: not the YAML of {chart.label}: {type(e).__name__}") from None
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        raise ChartError(f"{path}: not one mapping, as {chart.label}'s files are")
+    return documents[0]
 
 
 def renderable(files: ChartFiles, cache_dir: Path) -> Path:

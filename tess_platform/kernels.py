@@ -1,6 +1,6 @@
 """Code run in a kernel of a user's server, as a notebook runs it: the Jupyter server's REST API
-starts and stops the kernel, its websocket carries the execute request and what the code
-printed or raised (the Jupyter messaging protocol, over the server's default JSON framing)."""
+starts the kernel, its websocket carries the execute request and what the code printed or
+raised (the Jupyter messaging protocol, over the server's default JSON framing)."""
 
 from __future__ import annotations
 
@@ -42,10 +42,6 @@ class Kernel:
     def alive(self) -> bool:
         url = f"{self.server_url}api/kernels/{self.id}"
         return requests.get(url, headers=_auth(self.token), timeout=HTTP_TIMEOUT).status_code == 200
-
-    def shutdown(self) -> None:
-        url = f"{self.server_url}api/kernels/{self.id}"
-        requests.delete(url, headers=_auth(self.token), timeout=HTTP_TIMEOUT)
 
     def execute(self, code: str, timeout: float = 60.0) -> Execution:
         """Run `code`; KernelError when the kernel did not answer within `timeout` seconds."""

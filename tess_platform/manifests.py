@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .backends.helm import Helm, HelmError
 from .cluster_contract import Cluster, label, problems
 from .infra_config import InfraConfig, InfraError
@@ -17,6 +15,7 @@ from .quoting import clipped
 from .releases import Release
 from .schema import import_jsonschema
 from .values import Merged
+from .yaml_loader import load_generated
 
 # the blocking check of every values asset where releases go to a cluster: (name, what it proves)
 CONTRACT_CHECK = "cluster_contract"
@@ -39,7 +38,7 @@ def render(chart_dir: Path, release: Release, values: Merged, redact) -> list[di
         )
     except HelmError as e:
         raise ManifestError(f"{release.name}: {e}") from None
-    return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
+    return [doc for doc in load_generated(text) if isinstance(doc, dict)]
 
 
 def schema_problems(objects: list[dict[str, Any]], kubernetes_version: str) -> list[str]:

@@ -10,6 +10,7 @@ import re
 import stat
 import time
 
+import psutil
 import pytest
 import requests
 from conftest import PLANTED, check_results
@@ -110,6 +111,14 @@ def test_deploy_staging_brings_up_both_hubs_with_their_checks(site):
         assert mat.tags["dagster/data_version"] == meta(mat, "release_hash")
     logs = "\n".join(e.message for e in site.instance.all_logs(result.run_id))
     assert f"deploying the tree at {sha} (head of branch staging)" in logs
+    # kernel_runs' kernel stopped with the check server
+    kernels = [
+        p.info["cwd"]
+        for p in psutil.process_iter(["cmdline", "cwd"])
+        if "ipykernel_launcher" in " ".join(p.info["cmdline"] or ())
+        and (p.info["cwd"] or "").startswith(str(site.home))
+    ]
+    assert kernels == []
 
 
 def test_the_public_hub_lets_anyone_into_jupyterlab(site):

@@ -5,8 +5,9 @@ import re
 import pytest
 from hostile import CORPUS, Case
 
+from tess_platform.chart import JUPYTERHUB, ChartError, chart_files
 from tess_platform.values import ValuesError, dotted
-from tess_platform.yaml_loader import load_mapping
+from tess_platform.yaml_loader import load_generated, load_mapping
 
 
 @pytest.mark.parametrize("case", [c for c in CORPUS if c.loader], ids=str)
@@ -55,6 +56,22 @@ def test_what_values_files_may_hold_reads_as_helm_reads_it():
         "quoted": "!not-a-tag",
         "forced": "600",
     }
+
+
+def test_the_charts_own_files_read_as_values_files_do(tmp_path):
+    """The chart's defaults and schema go through libyaml (no person wrote them): the same
+    data as values files give, and a broken file of the chart is an error naming it."""
+    text = "base: &base {cpu: 1}\nsingleuser:\n  <<: *base\n  memory: 2G\nrelease: 2024-01-01\n"
+    assert load_generated(text) == [load_mapping(text.encode(), "x.yaml")]
+    chart = tmp_path / "chart"
+    chart.mkdir()
+    (chart / "values.schema.json").write_text("{}")
+    (chart / "values.yaml").write_text("hub: [\n")
+    with pytest.raises(ChartError, match=f"^{chart}/values.yaml: not the YAML of jupyterhub"):
+        chart_files(JUPYTERHUB, chart, tmp_path / "cache")
+    (chart / "values.yaml").write_text("- a list\n")
+    with pytest.raises(ChartError, match=f"^{chart}/values.yaml: not one mapping"):
+        chart_files(JUPYTERHUB, chart, tmp_path / "cache")
 
 
 def test_a_megabyte_key_is_named_clipped():
