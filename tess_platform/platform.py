@@ -92,8 +92,11 @@ class Platform:
         self.target = target or target_from_settings(self.settings, self.redact)
         self.repo = Repo(self.settings.repo, self.settings.cache)
         self._images: dict[Path, ImageRef] = {}
-        # a Platform serves one command, step or tick: a tree's infra/ is read once in it
+        # a Platform serves one command, step or tick: a tree's infra/ is read once in it,
+        # a release's values merged once (a tree is a snapshot's: it does not change)
         self._clusters: dict[Path, Cluster] = {}
+        self._bases: dict[tuple, ReleaseValues] = {}
+        self._values: dict[tuple, ReleaseValues] = {}
 
     @cached_property
     def git_crypt_key(self) -> str | None:
@@ -159,24 +162,31 @@ class Platform:
         """The merged, schema-validated chart values of a release; the image pinned if given.
         `offline` (a review, never a deploy): encrypted secrets without the key are named
         placeholders, said in the hierarchy's notes."""
-        hierarchy = release_hierarchy(
-            tree,
-            release,
-            target=self.target.name,
-            git_crypt_key=self.git_crypt_key,
-            target_secrets=self.target.target_secrets(release),
-            offline=offline,
-        )
-        base = release_values(self.chart, hierarchy, None, release)
-        self.redact.add(base.secret_values())
-        if image is None:
-            merged, pipeline = base, None
-        else:
-            pipeline = pipeline_layer(release, base, image)
-            merged = release_values(self.chart, hierarchy, pipeline, release)
-            self.redact.add(merged.secret_values())
-        self.target.url(release, merged)  # what the target needs of the values (a local port)
-        return ReleaseValues(release, merged, base, hierarchy, image, pipeline)
+        key = (tree, release, offline)
+        if key not in self._bases:  # a hub's step merges once for its values, deploy, checks
+            hierarchy = release_hierarchy(
+                tree,
+                release,
+                target=self.target.name,
+                git_crypt_key=self.git_crypt_key,
+                target_secrets=self.target.target_secrets(release),
+                offline=offline,
+            )
+            base = release_values(self.chart, hierarchy, None, release)
+            self.redact.add(base.secret_values())
+            self._bases[key] = ReleaseValues(release, base, base, hierarchy, None, None)
+        if (*key, image) not in self._values:
+            plain = self._bases[key]
+            if image is None:
+                values = plain
+            else:
+                pipeline = pipeline_layer(release, plain.base, image)
+                merged = release_values(self.chart, plain.hierarchy, pipeline, release)
+                self.redact.add(merged.secret_values())
+                values = replace(plain, merged=merged, image=image, pipeline=pipeline)
+            self.target.url(release, values.merged)  # what the target needs (a local port)
+            self._values[(*key, image)] = values
+        return self._values[(*key, image)]
 
     def cluster_problems(self, tree: Tree, values: ReleaseValues) -> list[str]:
         """The release as the pinned chart renders it: its objects valid Kubernetes objects of
