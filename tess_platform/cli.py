@@ -183,6 +183,12 @@ def _server_users() -> str:
     return f"as {getpass.getuser()}, who runs the hubs (run as root, each user gets a uid)"
 
 
+def _memory_limit() -> str:
+    from .backends.local.isolation import memory_cgroups, memory_enforcement
+
+    return memory_enforcement(memory_cgroups() is not None)
+
+
 def _count(n: int, thing: str) -> str:
     return f"{n} {thing}{'' if n == 1 else 's'}"
 
@@ -201,6 +207,7 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
         print(f"dagster dev:  {dagster.url if proc else 'not running'}")
         print(f"DAGSTER_HOME: {dagster.home}")
         print(f"user servers: {_server_users()}")
+        print(f"memory limit: {_memory_limit()}")
         print("promote with `tess-platform promote --approver NAME`, or queue the job by hand:")
         print(f"  {dagster.launch_command('promote_prod', {APPROVER_TAG: 'NAME'})}")
         for name in supervisor.releases():

@@ -93,7 +93,7 @@ class Platform:
         self.repo = Repo(self.settings.repo, self.settings.cache)
         self._images: dict[Path, ImageRef] = {}
         # a Platform serves one command, step or tick: a tree's infra/ is read once in it,
-        # a release's values merged once (a tree is a snapshot's: it does not change)
+        # a release's values merged once
         self._clusters: dict[Path, Cluster] = {}
         self._bases: dict[tuple, ReleaseValues] = {}
         self._values: dict[tuple, ReleaseValues] = {}
@@ -162,14 +162,17 @@ class Platform:
         """The merged, schema-validated chart values of a release; the image pinned if given.
         `offline` (a review, never a deploy): encrypted secrets without the key are named
         placeholders, said in the hierarchy's notes."""
-        key = (tree, release, offline)
-        if key not in self._bases:  # a hub's step merges once for its values, deploy, checks
+        # merged once for a hub step's values, deploy and checks: a tree does not change while
+        # a Platform serves; the target's secrets can (removed, they are generated anew)
+        target_secrets = self.target.target_secrets(release)
+        key = (tree, release, offline, target_secrets and canonical_sha256(target_secrets.values))
+        if key not in self._bases:
             hierarchy = release_hierarchy(
                 tree,
                 release,
                 target=self.target.name,
                 git_crypt_key=self.git_crypt_key,
-                target_secrets=self.target.target_secrets(release),
+                target_secrets=target_secrets,
                 offline=offline,
             )
             base = release_values(self.chart, hierarchy, None, release)

@@ -2,10 +2,12 @@
 hub pod under `helm upgrade`: a config deploy, an atomic rollback and the rollback job keep a
 user's server and the state of its kernel, and the new hub adopts them; `local stop` stops them
 and says how many. Run as root, each runs as a uid of its own that reads nothing of the hub,
-the platform or another user; a kernel past the memory limit is killed, its server lives on."""
+the platform or another user; a kernel past the memory limit is killed (cgroup) or gets a
+MemoryError (rlimit), its server lives on."""
 
 import json
 import os
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -18,8 +20,14 @@ from conftest import deploy as deploy_release
 
 from tess_dagster.assets.resources import PlatformResource
 from tess_dagster.sensors.jobs import rollback
+from tess_platform.backends.local import hub_config
 from tess_platform.backends.local.hub_config import release_cgroup
-from tess_platform.backends.local.isolation import FIRST_UID, memory_cgroups, user_uid
+from tess_platform.backends.local.isolation import (
+    FIRST_UID,
+    memory_cgroups,
+    memory_enforcement,
+    user_uid,
+)
 from tess_platform.kernels import Kernel, KernelError
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -157,6 +165,8 @@ def test_a_users_code_reads_nothing_of_the_hub_the_platform_or_another_user(repo
     assert f"user servers: each user as an unprivileged uid of its own (from {FIRST_UID})" in (
         status.stdout
     )
+    how = memory_enforcement(memory_cgroups() is not None)
+    assert f"memory limit: {how}" in status.stdout
 
 
 @pytest.mark.skipif(memory_cgroups() is None, reason="this machine makes no memory cgroups")
@@ -189,6 +199,38 @@ def test_a_kernel_past_the_memory_limit_is_killed_and_its_server_lives_on(repo, 
     # stopped, the release leaves no group behind: the machine's cgroups outlive the home
     assert platform.target.supervisor.stop(NAME) == (True, 1)
     assert not (memory_cgroups() / release_cgroup(state)).exists()
+
+
+def test_without_memory_cgroups_each_process_of_a_server_is_held_to_the_limit(
+    repo, tess_env, monkeypatch
+):
+    """Where the supervisor cannot make memory cgroups (not root, cgroup v2), the limit is an
+    rlimit on each of a server's processes: a kernel past it gets a MemoryError and lives on,
+    its variables with it; nothing lists the limit as not applied."""
+    monkeypatch.setattr(hub_config, "memory_cgroups", lambda: None)  # as on such a machine
+    repo.edit_yaml(
+        "hub_config/tess-public/staging.yaml",
+        lambda d: d.update(singleuser={"memory": {"limit": "300M"}}),
+    )
+    platform = Platform()
+    outcome = deploy(platform, repo.commit("300 MB for each process of a server"))
+    assert "singleuser.memory.limit" not in " ".join(outcome.deployed.notes)
+    endpoint = platform.endpoint(RELEASE)
+    url = start_server(endpoint, "ada")
+    found = platform.target.supervisor.user_servers(NAME)
+    (server,) = [p for p in found if p.ppid() not in {q.pid for q in found}]
+    limits = Path(f"/proc/{server.pid}/limits").read_text()  # prlimit needs CAP_SYS_RESOURCE
+    data = re.search(r"^Max data size\s+(\S+)\s+(\S+)", limits, re.MULTILINE)
+    assert data and data.groups() == (str(300 * 2**20),) * 2
+    if groups := memory_cgroups():  # the machine makes them, the hub was told not to
+        assert not (groups / release_cgroup(platform.target.supervisor.state_dir(NAME))).exists()
+
+    kernel = Kernel.start(url, endpoint.api_token)
+    assert kernel.execute("small = b'x' * (50 * 2**20)").error is None
+    assert kernel.execute("big = b'x' * (400 * 2**20)").error == "MemoryError: "
+    assert kernel.execute("print(len(small))").output == f"{50 * 2**20}\n"
+    assert server.is_running()
+    assert platform.target.supervisor.stop(NAME) == (True, 1)
 
 
 def test_a_check_server_not_ready_in_time_is_stopped_and_tried_again(repo, tess_env):

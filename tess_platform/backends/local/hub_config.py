@@ -42,7 +42,6 @@ def user_server_mark(state_dir: Path) -> str:
     return hashlib.sha256(str(state_dir).encode()).hexdigest()[:16]
 
 
-MEMORY_LIMIT = ("singleuser", "memory", "limit")
 # Chart values this translation applies; everything else set by the hierarchy is listed.
 APPLIED = [
     ("hub", "config"),
@@ -58,7 +57,7 @@ APPLIED = [
     ("proxy", "secretToken"),
     ("singleuser", "defaultUrl"),
     ("singleuser", "image"),
-    MEMORY_LIMIT,  # where memory cgroups can be made, else listed
+    ("singleuser", "memory", "limit"),  # a memory cgroup, else an rlimit: memory_enforcement
     ("singleuser", "extraEnv"),
     ("singleuser", "startTimeout"),
     ("singleuser", "storage", "type"),
@@ -133,7 +132,8 @@ def translate(
     hub.set("JupyterHub", "spawner_class", "tess_platform.backends.local.spawner.LocalUserSpawner")
     hub.set("LocalUserSpawner", "release", _release_of(state_dir))
     hub.set("LocalUserSpawner", "uid_registry", str(uid_registry))
-    hub.set("LocalUserSpawner", "cgroup", release_cgroup(state_dir))
+    # no cgroup: the spawner limits each of a server's processes (memory_enforcement)
+    hub.set("LocalUserSpawner", "cgroup", release_cgroup(state_dir) if memory_cgroups() else "")
     hub.set("JupyterHub", "db_url", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}")
     hub.set("JupyterHub", "cookie_secret", v.get("hub", "cookieSecret"))
     hub.set("ConfigurableHTTPProxy", "auth_token", v.get("proxy", "secretToken"))
@@ -189,12 +189,10 @@ def translate(
         for trait, value in (traits or {}).items():
             hub.set(cls, trait, value)
 
-    # enforced by a memory cgroup where the machine allows one; advertised to the server always
-    applied = APPLIED if memory_cgroups() else [a for a in APPLIED if a != MEMORY_LIMIT]
     hub.unapplied = sorted(
         dotted(p)
         for p in overlay_leaves
-        if has_path(merged.values, p) and not any(p[: len(a)] == a for a in applied)
+        if has_path(merged.values, p) and not any(p[: len(a)] == a for a in APPLIED)
     )
     return hub
 

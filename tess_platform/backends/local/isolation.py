@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import resource
 import stat
 import time
 from pathlib import Path
@@ -24,11 +25,28 @@ def runs_as_root() -> bool:
 
 def memory_cgroups() -> Path | None:
     """The folder of the servers' memory cgroups, where this machine lets the supervisor make
-    them (as root, with cgroup v1's memory controller mounted); None elsewhere, and the memory
-    limit is then listed as not applied."""
+    them (as root, with cgroup v1's memory controller mounted); None elsewhere, where the
+    memory limit is an rlimit on each of a server's processes instead."""
     if runs_as_root() and os.access(MEMORY_HIERARCHY / "memory.limit_in_bytes", os.W_OK):
         return MEMORY_HIERARCHY / "tess-platform"
     return None
+
+
+def memory_enforcement(cgroups: bool) -> str:
+    """How singleuser.memory.limit holds, as `local status` says it."""
+    if cgroups:
+        return "a memory cgroup per user: the server and its kernels together"
+    return (
+        "an rlimit (RLIMIT_DATA) on each process of a server: a kernel past it gets a "
+        "MemoryError (a cgroup for the server as a whole needs root and cgroup v1)"
+    )
+
+
+def limit_data(limit: int) -> None:
+    """The memory limit where there is no cgroup: the calling process (a server about to
+    exec, and each kernel it starts, which inherit it) may hold at most `limit` bytes of
+    data (heap and private mappings, numpy arrays among them)."""
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
 def remove_cgroup(group: Path, wait: float = 3.0) -> None:

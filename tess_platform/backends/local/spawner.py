@@ -5,8 +5,9 @@ would hand each notebook root, the hub's secrets and the platform's state. Run a
 spawner gives each user of a release a uid of its own, from a range no system account uses,
 kept in a registry so that it stays theirs (their home keeps its owner), and a home only that
 uid can open; where the machine allows, the server and its kernels run in a memory cgroup of
-`mem_limit`. Run as anyone else it can only run servers as that user, as `local status` says.
-The hub loads it by name (`spawner_class`).
+`mem_limit`, elsewhere each of their processes under an rlimit of `mem_limit`. Run as anyone
+else it can only run servers as that user, as `local status` says. The hub loads it by name
+(`spawner_class`).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from pathlib import Path
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Unicode
 
-from .isolation import memory_cgroups, remove_cgroup, runs_as_root, user_uid
+from .isolation import limit_data, memory_cgroups, remove_cgroup, runs_as_root, user_uid
 
 
 class LocalUserSpawner(SimpleLocalProcessSpawner):
     release = Unicode(config=True, help="The release this hub serves: uids are per release.")
     uid_registry = Unicode(config=True, help="The JSON file of the uids given to users.")
-    cgroup = Unicode(config=True, help="The release's memory cgroup, unique on the machine.")
+    cgroup = Unicode(
+        config=True, help="The release's memory cgroup, unique on the machine; '': none."
+    )
 
     def _uid(self) -> int | None:
         if not runs_as_root():
@@ -43,7 +46,7 @@ class LocalUserSpawner(SimpleLocalProcessSpawner):
 
     def _group(self) -> Path | None:
         """Where the user's memory cgroup is, where the machine makes them."""
-        groups = memory_cgroups()
+        groups = memory_cgroups() if self.cgroup else None
         return None if groups is None else groups / self.cgroup / self.user.name
 
     def _memory_cgroup(self) -> Path | None:
@@ -62,11 +65,13 @@ class LocalUserSpawner(SimpleLocalProcessSpawner):
 
     def make_preexec_fn(self, name):
         home, uid = self.home_dir, getattr(self, "_server_uid", None)
-        group = getattr(self, "_cgroup", None)
+        group, limit = getattr(self, "_cgroup", None), self.mem_limit
 
         def preexec():
             if group is not None:
                 (group / "cgroup.procs").write_text(str(os.getpid()))
+            elif limit:
+                limit_data(limit)
             if uid is not None:
                 os.setgroups([])
                 os.setgid(uid)
