@@ -87,6 +87,19 @@ def test_a_hostile_commit_is_refused_by_every_command(site, deployed, case: Case
         assert planted_anywhere(site, case.planted) == []
 
 
+def test_a_chart_that_cannot_be_read_deploys_nothing_and_blames_no_file_of_the_repo(
+    site, deployed, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TESS_CHART_DIR", str(tmp_path))  # as when the chart cannot be pulled
+    result = site.run("deploy_staging")
+    assert not result.success
+    said = failures(result)["tess_public_staging"]
+    assert f"{tmp_path}: no values.schema.json for jupyterhub 4.4.0" in said
+    assert said.rstrip().endswith("Nothing was deployed; deploy again once it can.")
+    assert "Fix the file" not in said
+    assert [r.revision for r in Supervisor(site.home).history(RELEASE)] == deployed
+
+
 def test_a_link_out_of_the_repository_is_left_out_not_a_crash(site, deployed):
     (site.repo.path / "docs").mkdir(exist_ok=True)
     (site.repo.path / "docs/passwd").symlink_to("/etc/passwd")

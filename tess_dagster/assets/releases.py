@@ -15,7 +15,7 @@ from dagster import (
     multi_asset,
 )
 
-from tess_platform.chart import JUPYTERHUB
+from tess_platform.chart import JUPYTERHUB, ChartError
 from tess_platform.checks import CHECKS, CheckResult
 from tess_platform.hubs import Hubs
 from tess_platform.manifests import CONTRACT_CHECK, CONTRACT_DESCRIPTION
@@ -112,6 +112,8 @@ def _values(
         tree = core.tree(snapshot)
         values = core.values(tree, release, core.image_ref(tree))
         problems = core.cluster_problems(tree, values) if kubernetes else []
+    except ChartError as e:  # the chart unreachable: no file of the repository to fix
+        raise platform.failure(e, "Nothing was deployed; deploy again once it can.") from None
     except (ValuesError, RuntimeError) as e:
         raise platform.failure(
             e, "Fix the file named above and merge again; nothing was deployed."
