@@ -6,6 +6,7 @@ over HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -104,12 +105,20 @@ class DagsterDev:
             time.sleep(1)
         raise DagsterDevError(f"dagster dev did not answer on {self.url} in {timeout:.0f} s")
 
-    def stop(self) -> bool:
+    def stop(self, grace: float = 30) -> bool:
+        """Stop `dagster dev` and every process of its group, after `grace` seconds by force:
+        its shutdown can hang with SIGTERM and SIGINT ignored (seen on a busy machine), and
+        nothing else would end it."""
         proc = self.running()
         if proc is None:
             return False
+        group = [proc, *proc.children(recursive=True)]
         os.killpg(proc.pid, signal.SIGTERM)
-        psutil.wait_procs([proc], timeout=30)
+        _, alive = psutil.wait_procs(group, timeout=grace)
+        if alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            psutil.wait_procs(alive, timeout=10)
         self.pidfile.unlink(missing_ok=True)
         return True
 

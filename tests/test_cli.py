@@ -2,10 +2,13 @@
 
 import subprocess
 import sys
+import time
 
+import psutil
 import requests
 from conftest import UID_NOT_AN_INTEGER, break_uid, cli, deploy
 
+from tess_platform.dagster_dev import DagsterDev
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
 
@@ -140,3 +143,28 @@ def test_secrets_init_refuses_where_git_crypt_would_not_encrypt(repo, tess_env):
         "cover it); nothing was written"
     )
     assert not (repo.path / "hub_config/tess-public/secrets/staging.yaml").exists()
+
+
+def test_local_stop_ends_a_dagster_dev_whose_shutdown_hangs(tmp_path):
+    """Seen on a busy machine: `dagster dev`, sent SIGTERM, ignored SIGTERM and SIGINT from then
+    on and ran for ever. A stand-in that does the same, with a child in its group (its daemon,
+    its webserver): after the grace period both are killed and the pid file goes."""
+    hang = (
+        "import signal, subprocess, sys, time\n"
+        "for s in (signal.SIGTERM, signal.SIGINT): signal.signal(s, signal.SIG_IGN)\n"
+        "subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)'])\n"
+        "time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", hang, "dev"], start_new_session=True)
+    dagster = DagsterDev(tmp_path, port=3999)
+    dagster.pidfile.write_text(str(proc.pid))
+    time.sleep(1)  # its child started
+    group = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))]
+    assert len(group) == 2
+    assert dagster.stop(grace=1)
+    proc.wait(timeout=10)
+    assert not any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in group
+    )
+    assert not dagster.pidfile.exists() and dagster.running() is None
