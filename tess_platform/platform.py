@@ -95,7 +95,6 @@ class Platform:
         # a Platform serves one command, step or tick: a tree's infra/ is read once in it,
         # a release's values merged once
         self._clusters: dict[Path, Cluster] = {}
-        self._bases: dict[tuple, ReleaseValues] = {}
         self._values: dict[tuple, ReleaseValues] = {}
 
     @cached_property
@@ -165,8 +164,11 @@ class Platform:
         # merged once for a hub step's values, deploy and checks: a tree does not change while
         # a Platform serves; the target's secrets can (removed, they are generated anew)
         target_secrets = self.target.target_secrets(release)
-        key = (tree, release, offline, target_secrets and canonical_sha256(target_secrets.values))
-        if key not in self._bases:
+        secrets = target_secrets and canonical_sha256(target_secrets.values)
+        key = (tree, release, image, offline, secrets)
+        if key in self._values:
+            return self._values[key]
+        if image is None:
             hierarchy = release_hierarchy(
                 tree,
                 release,
@@ -177,19 +179,16 @@ class Platform:
             )
             base = release_values(self.chart, hierarchy, None, release)
             self.redact.add(base.secret_values())
-            self._bases[key] = ReleaseValues(release, base, base, hierarchy, None, None)
-        if (*key, image) not in self._values:
-            plain = self._bases[key]
-            if image is None:
-                values = plain
-            else:
-                pipeline = pipeline_layer(release, plain.base, image)
-                merged = release_values(self.chart, plain.hierarchy, pipeline, release)
-                self.redact.add(merged.secret_values())
-                values = replace(plain, merged=merged, image=image, pipeline=pipeline)
-            self.target.url(release, values.merged)  # what the target needs (a local port)
-            self._values[(*key, image)] = values
-        return self._values[(*key, image)]
+            values = ReleaseValues(release, base, base, hierarchy, None)
+        else:  # the hierarchy's values, then the pipeline's layer pinning the image
+            plain = self.values(tree, release, None, offline)
+            pipeline = pipeline_layer(release, plain.base, image)
+            merged = release_values(self.chart, plain.hierarchy, pipeline, release)
+            self.redact.add(merged.secret_values())
+            values = replace(plain, merged=merged, image=image, pipeline=pipeline)
+        self.target.url(release, values.merged)  # what the target needs of the values (a port)
+        self._values[key] = values
+        return values
 
     def cluster_problems(self, tree: Tree, values: ReleaseValues) -> list[str]:
         """The release as the pinned chart renders it: its objects valid Kubernetes objects of
