@@ -62,6 +62,21 @@ def start_server(endpoint: Endpoint, user: str) -> str:
     return url
 
 
+def limit_memory(repo, limit: str) -> None:
+    repo.edit_yaml(
+        "hub_config/tess-public/staging.yaml",
+        lambda d: d.update(singleuser={"memory": {"limit": limit}}),
+    )
+
+
+def the_server(platform: Platform) -> psutil.Process:
+    """The one user server of the release: of its marked processes, the one whose parent is
+    not among them (a server's children carry its mark too)."""
+    found = platform.target.supervisor.user_servers(NAME)
+    (server,) = [p for p in found if p.ppid() not in {q.pid for q in found}]
+    return server
+
+
 def gone(pid: int) -> bool:
     try:  # a zombie has exited: whoever inherited it reaps it
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -171,17 +186,13 @@ def test_a_users_code_reads_nothing_of_the_hub_the_platform_or_another_user(repo
 
 @pytest.mark.skipif(memory_cgroups() is None, reason="this machine makes no memory cgroups")
 def test_a_kernel_past_the_memory_limit_is_killed_and_its_server_lives_on(repo, tess_env):
-    repo.edit_yaml(
-        "hub_config/tess-public/staging.yaml",
-        lambda d: d.update(singleuser={"memory": {"limit": "300M"}}),
-    )
+    limit_memory(repo, "300M")
     platform = Platform()
     outcome = deploy(platform, repo.commit("300 MB for a server and its kernels"))
     assert "singleuser.memory.limit" not in " ".join(outcome.deployed.notes)  # applied here
     endpoint = platform.endpoint(RELEASE)
     url = start_server(endpoint, "ada")
-    found = platform.target.supervisor.user_servers(NAME)  # the server, and any child it runs
-    (server,) = [p for p in found if p.ppid() not in {q.pid for q in found}]
+    server = the_server(platform)
     state = platform.target.supervisor.state_dir(NAME)
     group = memory_cgroups() / release_cgroup(state) / "ada"
     assert (group / "memory.limit_in_bytes").read_text() == f"{300 * 2**20}\n"
@@ -208,17 +219,13 @@ def test_without_memory_cgroups_each_process_of_a_server_is_held_to_the_limit(
     rlimit on each of a server's processes: a kernel past it gets a MemoryError and lives on,
     its variables with it; nothing lists the limit as not applied."""
     monkeypatch.setattr(hub_config, "memory_cgroups", lambda: None)  # as on such a machine
-    repo.edit_yaml(
-        "hub_config/tess-public/staging.yaml",
-        lambda d: d.update(singleuser={"memory": {"limit": "300M"}}),
-    )
+    limit_memory(repo, "300M")
     platform = Platform()
     outcome = deploy(platform, repo.commit("300 MB for each process of a server"))
     assert "singleuser.memory.limit" not in " ".join(outcome.deployed.notes)
     endpoint = platform.endpoint(RELEASE)
     url = start_server(endpoint, "ada")
-    found = platform.target.supervisor.user_servers(NAME)
-    (server,) = [p for p in found if p.ppid() not in {q.pid for q in found}]
+    server = the_server(platform)
     limits = Path(f"/proc/{server.pid}/limits").read_text()  # prlimit needs CAP_SYS_RESOURCE
     data = re.search(r"^Max data size\s+(\S+)\s+(\S+)", limits, re.MULTILINE)
     assert data and data.groups() == (str(300 * 2**20),) * 2
