@@ -7,7 +7,8 @@ supervisor alone, in parallel, with no Dagster, and checked as the pipeline chec
 (hub_healthy, server_spawns, kernel_runs), the user environment built already (a cache hit,
 as for every deploy but an image change). The deploy: a deploy_staging run as a run worker
 executes it (its executor, each step a process of its own, at most max(N,
-TESS_DEPLOY_CONCURRENCY) at once), from a git snapshot, values, image render, releases and
+TESS_DEPLOY_CONCURRENCY) at once) on an instance with the repository's dagster.yaml (each hub
+step claims its release's pool slot), from a git snapshot, values, image render, releases and
 checks. Each round starts from empty state folders. Apart: the cold build of the shipped
 image's environment. Prints one JSON line last.
 
@@ -33,14 +34,17 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from conftest import CHART_DIR, add_hub, free_port, make_repo, passable  # noqa: E402
 
-# the deploy, in a process of its own: the code location loads for this repository's hubs
+# the deploy, in a process of its own: the code location loads for this repository's hubs, on
+# an instance with the repository's dagster.yaml (as `local up` makes: its pools too)
 RUN = """
-import sys, time
-from dagster import DagsterInstance, execute_job, reconstructable
+import shutil, sys, time
+from pathlib import Path
+from dagster import DagsterInstance, execute_job
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 repo = ReconstructableRepository.for_module("tess_dagster.definitions", "defs", sys.argv[2])
 job = repo.get_reconstructable_job("deploy_staging")
-with DagsterInstance.local_temp(sys.argv[1]) as instance:
+shutil.copy(Path(sys.argv[2]) / "dagster.yaml", sys.argv[1])
+with DagsterInstance.from_config(sys.argv[1]) as instance:
     started = time.perf_counter()
     bound = {"execution": {"config": {"max_concurrent": int(sys.argv[4])}}}
     result = execute_job(job, instance, run_config=bound, tags={"tess/git_sha": sys.argv[3]})

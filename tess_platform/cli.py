@@ -425,7 +425,7 @@ def _running(
 
 def cmd_image(platform: Platform, args: argparse.Namespace) -> int:
     tree = _tree(platform, args)
-    rendered = render(tree.root)
+    rendered = render(tree.root, platform.settings.cache)
     name = f"{IMAGE_REPOSITORY}:{rendered.tag}"
     print(
         f"{name}: rendered by repo2docker ({rendered.buildpack}), Dockerfile sha256 "

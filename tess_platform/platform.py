@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-from .backends.image import ImageRef, load_renderer
+from .backends.image import ImageRef
 from .chart import JUPYTERHUB, ChartError, ChartFiles, chart_files, renderable
 from .checks import CHECKS, HUB_HEALTHY, KERNEL_RUNS, SERVER_SPAWNS, SMOKE_TEST, CheckResult
 from .cluster_contract import Cluster
@@ -121,12 +121,11 @@ class Platform:
 
     def preload(self) -> None:
         """Read into this process what every hub step reads first (the chart's defaults
-        and schema, the schema validator's, the image renderer's, the target's and the
-        checks' libraries): processes forked from it start with them (a deploy's run worker,
-        whose steps fork from it). A chart that cannot be read is left to the hub step, which
-        says so on its asset."""
+        and schema, the schema validator's, the target's and the checks' libraries): processes
+        forked from it start with them (a deploy's run worker, whose steps fork from it). A
+        chart that cannot be read is left to the hub step, which says so on its asset. (The
+        image, rendered by the image step, is read back from the cache.)"""
         import_jsonschema()
-        load_renderer()
         target_class(self.settings)
         importlib.import_module(".health", __package__)
         with contextlib.suppress(ChartError):

@@ -314,3 +314,30 @@ def test_a_failed_deploy_has_the_checks_it_never_ran_run_again_at_once(daemon_si
     )
     # within seconds of the failure, not on the drift sensor's next minute
     assert verify.create_timestamp.timestamp() - failed.end_time < 30
+
+
+def test_a_sha_not_on_staging_fails_the_run_before_any_step_starts(daemon_site):
+    """The run worker verifies the run's SHA once, for the steps it forks: a SHA that was never
+    merged fails the run at once, saying so, with no step started and no hub touched."""
+    from tess_platform.backends.local.supervisor import Supervisor
+
+    site, supervisor = daemon_site, Supervisor(daemon_site.home)
+    serving = supervisor.current("tess-public-staging")
+    site.repo.git("checkout", "-q", "-b", "unmerged-work")
+    site.repo.write("README.md", "# unmerged\n")
+    unmerged = site.repo.commit("work in progress", branch=None)
+    site.repo.git("checkout", "-q", "main")
+    before = len(site.instance.get_run_records(RunsFilter(job_name="deploy_staging")))
+    launch(site, "deploy_staging", {"tess/git_sha": unmerged})
+    (record, *_) = wait_all(site, "deploy_staging", before + 1)
+    run = record.dagster_run
+    assert run.status == DagsterRunStatus.FAILURE
+    message = why_not(site, run)
+    assert f"{unmerged} is not on branch staging" in message, message
+    assert "Nothing was deployed" in message, message
+    started = {DagsterEventType.STEP_WORKER_STARTING, DagsterEventType.STEP_START}
+    steps = [
+        e.step_key for e in site.instance.all_logs(run.run_id) if e.dagster_event_type in started
+    ]
+    assert steps == [], steps
+    assert supervisor.current("tess-public-staging") == serving

@@ -1,8 +1,11 @@
 """The user image: rendered by the real repo2docker, tagged by its content; its spec in the one
 form both repo2docker and the local target build (their builds: test_user_env.py)."""
 
+import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,45 @@ def test_the_tag_follows_the_content_only(tmp_path):
     spec = tmp_path / "b" / "image" / "requirements.txt"
     spec.write_text(spec.read_text().replace("lightkurve==2.5.0", "lightkurve==2.5.1"))
     assert render(tmp_path / "b").tag != first.tag
+
+
+# a process that renders with a cache, as a step or a CLI call does: whether it imported
+# repo2docker, and what it rendered
+RENDER = """
+import json, sys
+from dataclasses import asdict
+from pathlib import Path
+from tess_platform.backends.image import render
+rendered = render(Path(sys.argv[1]), Path(sys.argv[2]))
+print(json.dumps({"repo2docker": "repo2docker" in sys.modules, **asdict(rendered)}))
+"""
+
+
+def render_in_a_process(tree: Path, cache: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", RENDER, str(tree), str(cache)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_a_rendering_is_kept_and_read_back_until_image_changes(tmp_path):
+    tree, cache = tree_with_image(tmp_path / "tree"), tmp_path / "cache"
+    first = render_in_a_process(tree, cache)
+    assert first.pop("repo2docker")
+    again = render_in_a_process(tree, cache)
+    assert not again.pop("repo2docker") and again == first  # read back, repo2docker not loaded
+    (kept,) = (cache / "rendered-images").iterdir()
+    kept.write_text(kept.read_text()[:40])  # cut short (a disk that filled up, a crash)
+    anew = render_in_a_process(tree, cache)
+    assert anew.pop("repo2docker") and anew == first
+    assert json.loads(kept.read_text())["tag"] == first["tag"]  # whole again
+    spec = tree / "image" / "requirements.txt"
+    spec.write_text(spec.read_text().replace("lightkurve==2.5.0", "lightkurve==2.5.1"))
+    changed = render_in_a_process(tree, cache)
+    assert changed.pop("repo2docker") and changed["tag"] != first["tag"]
 
 
 def test_every_package_of_the_shipped_spec_is_pinned():

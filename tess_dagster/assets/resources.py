@@ -32,6 +32,16 @@ def run_environments(run) -> list[str]:
     return sorted({key.path[0] for key in keys} & {STAGING, PROD})
 
 
+# the snapshot a run worker verified before any step started: the steps it forks inherit it and
+# ask neither git nor the instance again (a step started any other way verifies it itself)
+_VERIFIED_BY_WORKER: dict[str, Snapshot] = {}
+
+
+def verify_for_steps(platform: Platform, instance, run, log) -> None:
+    """The run's snapshot chosen and verified once, by its worker, for the steps it forks."""
+    _VERIFIED_BY_WORKER[run.run_id] = run_snapshot(platform, instance, run, log)
+
+
 def run_snapshot(platform: Platform, instance, run, log) -> Snapshot:
     """The tree at the run's `tess/git_sha`, which must be on staging; without the tag, the
     head of staging, then tagged on the run so that every step and the UI see one SHA."""
@@ -85,7 +95,7 @@ class PlatformResource(ConfigurableResource):
 
     def snapshot(self, context) -> Snapshot:
         if self._snapshot is None:
-            self._snapshot = run_snapshot(
+            self._snapshot = _VERIFIED_BY_WORKER.get(context.run.run_id) or run_snapshot(
                 self._platform, context.instance, context.run, context.log
             )
         return self._snapshot

@@ -7,13 +7,19 @@ import contextlib
 import os
 import threading
 
-from dagster import Executor, Field, executor, multiple_process_executor_requirements
+from dagster import (
+    DagsterEventType,
+    Executor,
+    Field,
+    executor,
+    multiple_process_executor_requirements,
+)
 from dagster._core.definitions.executor_definition import _core_multiprocess_executor_creation
 
-from tess_dagster.assets.resources import hold_environments, run_environments, run_snapshot
+from tess_dagster.assets.resources import hold_environments, run_environments, verify_for_steps
 from tess_platform.platform import PROD, STAGING, Platform, target_class
 from tess_platform.settings import Settings
-from tess_platform.tags import ENV_TAG, SHA_TAG
+from tess_platform.tags import ENV_TAG
 
 # threads Dagster and multiprocessing run beside a run worker that a code server started:
 # each waits on its own event or queue, and holds nothing a step takes
@@ -30,6 +36,8 @@ PRELOAD = [
     "dagster._core.storage.sqlite_storage",
     "dagster._core.storage.local_compute_log_manager",
 ]
+
+STEP_WORKER_STARTING = DagsterEventType.STEP_WORKER_STARTING
 
 
 class _Locked(Executor):
@@ -49,12 +57,52 @@ class _Locked(Executor):
         with contextlib.ExitStack() as held:
             hold_environments(platform, run, plan_context.log.info, held)
             plan_context.log.info(self._how)
-            if self._forks and _materializes(execution_plan):
-                platform.preload()  # once here, not once in each step it forks
-            if _deploys_staging(run) and SHA_TAG not in run.tags:
+            if _deploys_staging(run):
                 # one SHA for every step, chosen before any starts (prod's: by its promotion)
-                run_snapshot(platform, plan_context.instance, run, plan_context.log)
-            yield from self._inner.execute(plan_context, execution_plan)
+                verify_for_steps(platform, plan_context.instance, run, plan_context.log)
+            if self._forks:
+                remember_migrations()
+            # what the steps that wait for others need is read once, here, while the first
+            # steps run: the steps forked after it start with it
+            waiting = self._forks and any(execution_plan.get_executable_step_deps().values())
+            forked = False
+            for event in self._inner.execute(plan_context, execution_plan):
+                if waiting and forked and event.event_type != STEP_WORKER_STARTING:
+                    waiting = False  # the first steps forked (each announced just before)
+                    read_migrations()
+                    if _materializes(execution_plan):
+                        platform.preload()
+                forked = forked or event.event_type == STEP_WORKER_STARTING
+                yield event
+
+
+def remember_migrations() -> None:
+    """Each storage a step opens asks alembic for the head of Dagster's migrations, and alembic
+    reads all of Dagster's migration scripts to answer (4 storages a step, ~40 ms of CPU
+    each). Within a run worker and the steps forked from it the installed Dagster, and so its
+    migrations, cannot change: each process reads them once, and keeps them."""
+    from alembic.script import ScriptDirectory  # imported already by the instance's storages
+
+    if hasattr(ScriptDirectory.from_config, "remembered"):
+        return
+    read_anew, read = ScriptDirectory.from_config, {}
+
+    def remembered(cls, config):
+        location = config.get_alembic_option("script_location")
+        if location not in read:
+            read[location] = read_anew(config)
+        return read[location]
+
+    remembered.remembered = True
+    ScriptDirectory.from_config = classmethod(remembered)
+
+
+def read_migrations() -> None:
+    """Dagster's migrations read into this process: processes forked from it have them."""
+    from alembic.script import ScriptDirectory
+    from dagster._core.storage.sql import get_alembic_config
+
+    ScriptDirectory.from_config(get_alembic_config(os.devnull)).get_heads()  # Dagster's scripts
 
 
 def _materializes(execution_plan) -> bool:

@@ -7,14 +7,16 @@ the build context, decide the tag, so the same `image/` always gives the same ta
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import threading
 from contextlib import chdir
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..files import write_file
 from ..tools import tool
 from ..tree_digest import folder_digest, folder_files
 
@@ -67,19 +69,31 @@ class ImageRef:
         return f"{self.repository}:{self.tag}"
 
 
-def load_renderer():
-    """repo2docker, imported (a heavy import: only where an image is rendered)."""
-    from repo2docker.app import Repo2Docker
-
-    return Repo2Docker
-
-
-def render(tree_root: Path) -> RenderedImage:
-    Repo2Docker = load_renderer()
-
+def render(tree_root: Path, cache: Path | None = None) -> RenderedImage:
+    """The image of `tree_root`/image/ as repo2docker renders it. With `cache`, a rendering is
+    kept there for the same files and the same repo2docker, and read back without importing
+    repo2docker (a step, a CLI call); a kept rendering that cannot be read is rendered anew."""
     context = tree_root / IMAGE_DIR
     if not context.is_dir():
         raise ImageError(f"{IMAGE_DIR}/: missing from the tree at {tree_root}")
+    if cache is None:
+        return _render(context)
+    from importlib.metadata import version  # 30 ms to import: only where a cache is asked
+
+    renderer = f"{version('jupyter-repo2docker')} {PLATFORM} {sorted(BUILD_ARGS.items())}"
+    kept = cache / "rendered-images" / f"{folder_digest(context, seed=renderer.encode())}.json"
+    try:
+        fields = json.loads(kept.read_text())
+        return RenderedImage(**{**fields, "files": tuple(fields["files"])})
+    except (OSError, ValueError, TypeError, KeyError):
+        rendered = _render(context)
+        write_file(kept, json.dumps(asdict(rendered)), mode=0o644)
+        return rendered
+
+
+def _render(context: Path) -> RenderedImage:
+    from repo2docker.app import Repo2Docker  # a heavy import: only where an image is rendered
+
     r2d = Repo2Docker()
     with _RENDERING, chdir(context):  # repo2docker detects in the working directory
         for buildpack_class in r2d.buildpacks:

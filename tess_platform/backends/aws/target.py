@@ -142,7 +142,7 @@ class AwsTarget:
 
     # -- image ---------------------------------------------------------------------------
     def image_ref(self, tree_root: Path, offline: bool = False) -> ImageRef:
-        return self._in_ecr(render(tree_root), offline)
+        return self._in_ecr(render(tree_root, self.settings.cache), offline)
 
     def _in_ecr(self, rendered: RenderedImage, offline: bool = False) -> ImageRef:
         """The rendered image in the ECR repository, with its digest there if pushed."""
@@ -167,7 +167,7 @@ class AwsTarget:
         return ImageRef.of(repository, rendered, digest)
 
     def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]:
-        rendered = render(snapshot.root)
+        rendered = render(snapshot.root, self.settings.cache)
         ref = self._in_ecr(rendered)
         meta: dict[str, Any] = {"buildpack": rendered.buildpack, "dockerfile": rendered.dockerfile}
         if ref.digest:

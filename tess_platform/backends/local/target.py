@@ -39,6 +39,7 @@ class LocalTarget:
     def __init__(self, settings: Settings, redact=None) -> None:  # its tools print no secret
         self.home = settings.local_home
         self.supervisor = Supervisor(self.home)
+        self.cache = settings.cache
         self.user_envs = settings.user_envs or settings.cache / "user-envs"
         self.user_python = settings.user_python
 
@@ -100,12 +101,12 @@ class LocalTarget:
         )
 
     def image_ref(self, tree_root: Path, offline: bool = False) -> ImageRef:
-        return ImageRef.of(IMAGE_REPOSITORY, render(tree_root))
+        return ImageRef.of(IMAGE_REPOSITORY, render(tree_root, self.cache))
 
     def ensure_image(self, snapshot: Snapshot, log) -> tuple[ImageRef, dict[str, Any]]:
         """The image rendered by repo2docker, and its environment built here: what the local
         hubs' user servers run. The image itself is built where a Docker daemon answers."""
-        rendered = render(snapshot.root)
+        rendered = render(snapshot.root, self.cache)
         ref = ImageRef.of(IMAGE_REPOSITORY, rendered)
         try:
             env = ensure_env(
