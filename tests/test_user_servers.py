@@ -3,11 +3,14 @@ hub pod under `helm upgrade`: a config deploy, an atomic rollback and the rollba
 user's server and the state of its kernel, and the new hub adopts them; `local stop` stops them
 and says how many. Run as root, each runs as a uid of its own that reads nothing of the hub,
 the platform or another user; a kernel past the memory limit is killed (cgroup) or gets a
-MemoryError (rlimit), its server lives on."""
+MemoryError (rlimit), its server lives on. A new server goes to its hub once it listens."""
 
+import asyncio
 import json
 import os
 import re
+import socket
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -15,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from conftest import cli, port_taken
+from conftest import cli, free_port, port_taken
 from conftest import deploy as deploy_release
 
 from tess_dagster.assets.resources import PlatformResource
@@ -28,6 +31,7 @@ from tess_platform.backends.local.isolation import (
     memory_enforcement,
     user_uid,
 )
+from tess_platform.backends.local.spawner import listening
 from tess_platform.kernels import Kernel, KernelError
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -280,3 +284,27 @@ def test_each_user_gets_a_uid_of_its_own_though_hubs_ask_at_once(tmp_path):
     assert _uid_of(str(registry), keys[3]) == uids[3]
     assert json.loads(registry.read_text()) == dict(zip(keys, uids, strict=True))
     assert registry.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_server_goes_to_its_hub_once_it_listens_and_a_dead_one_at_once():
+    """The spawner hands a new server to its hub once it accepts connections, so that the
+    hub's first ask finds it up (its own asks come after random waits of up to seconds); a
+    server that exited, or never listens in the time allowed, is handed over as it is, for
+    the hub to report."""
+    port, bound = free_port(), threading.Event()
+    server = socket.socket()
+
+    def listen_later() -> None:
+        time.sleep(0.5)
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        bound.set()
+
+    threading.Thread(target=listen_later).start()
+    try:
+        assert asyncio.run(listening("127.0.0.1", port, lambda: False, timeout=60))
+        assert bound.is_set()  # not before it listened
+    finally:
+        server.close()
+    assert not asyncio.run(listening("127.0.0.1", free_port(), lambda: True, timeout=60))
+    assert not asyncio.run(listening("127.0.0.1", free_port(), lambda: False, timeout=0.3))

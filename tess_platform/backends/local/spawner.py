@@ -12,7 +12,10 @@ else it can only run servers as that user, as `local status` says. The hub loads
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
@@ -42,7 +45,9 @@ class LocalUserSpawner(SimpleLocalProcessSpawner):
             _give(home, uid)  # a home made before, by root: the user's from now on
         os.chmod(home, 0o700)  # nobody else's to open
         self._server_uid, self._cgroup = uid, self._memory_cgroup()
-        return await super().start()
+        ip, port = await super().start()
+        await listening(ip, port, lambda: self.proc.poll() is not None, self.http_timeout)
+        return ip, port
 
     def _group(self) -> Path | None:
         """Where the user's memory cgroup is, where the machine makes them."""
@@ -79,6 +84,25 @@ class LocalUserSpawner(SimpleLocalProcessSpawner):
             os.chdir(home)
 
         return preexec
+
+
+async def listening(ip: str, port: int, exited: Callable[[], bool], timeout: float) -> bool:
+    """Whether the server at ip:port accepts connections within `timeout` s, before it exits.
+
+    The hub asks a new server after waits of random length, their bound doubling up to 5 s: a
+    server that listens after 2 s is seen up to 3 s later. Asked every 50 ms here, before
+    `start` returns, it is seen up at its hub's first ask."""
+    deadline = time.monotonic() + timeout
+    while not exited() and time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection(ip, port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return True
+    return False
 
 
 def _give(home: Path, uid: int) -> None:
