@@ -302,9 +302,32 @@ def test_a_server_goes_to_its_hub_once_it_listens_and_a_dead_one_at_once():
 
     threading.Thread(target=listen_later).start()
     try:
-        assert asyncio.run(listening("127.0.0.1", port, lambda: False, timeout=60))
+        assert asyncio.run(listening("127.0.0.1", port, lambda: None, timeout=60))
         assert bound.is_set()  # not before it listened
     finally:
         server.close()
-    assert not asyncio.run(listening("127.0.0.1", free_port(), lambda: True, timeout=60))
-    assert not asyncio.run(listening("127.0.0.1", free_port(), lambda: False, timeout=0.3))
+    assert not asyncio.run(listening("127.0.0.1", free_port(), lambda: 1, timeout=60))
+    assert not asyncio.run(listening("127.0.0.1", free_port(), lambda: None, timeout=0.3))
+
+
+def test_a_server_that_exits_at_once_fails_its_spawn_at_once_saying_so(repo, tess_env):
+    """Not after the hub's own wait for an answer (http_timeout, 30 s), which would say only
+    that nothing answered: the spawn fails as the server exits, with its exit status, and
+    nothing of it is left running."""
+    repo.edit_yaml(
+        "hub_config/tess-public/staging.yaml",
+        lambda d: d.setdefault("hub", {})
+        .setdefault("config", {})
+        .update({"Spawner": {"args": ["--ServerApp.port=not-a-port"]}}),
+    )
+    platform = Platform()
+    deploy(platform, repo.commit("a server that cannot start"))
+    endpoint = platform.endpoint(RELEASE)
+    assert hub_api(endpoint, "POST", "users/ada").status_code == 201
+    spawn = hub_api(endpoint, "POST", "users/ada/server")
+    hub_log = platform.target.supervisor.release_dir(NAME) / "revisions" / "1" / "hub.log"
+    said = re.compile(r"ada's server on 127\.0\.0\.1:\d+ exited with status \d+ before it listened")
+    assert spawn.status_code == 500, spawn.text  # JupyterHub keeps the reason to its log
+    assert said.search(hub_log.read_text())
+    assert hub_api(endpoint, "GET", "users/ada").json()["servers"] == {}
+    assert platform.target.supervisor.status(NAME).user_servers == 0

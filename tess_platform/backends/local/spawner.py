@@ -46,7 +46,18 @@ class LocalUserSpawner(SimpleLocalProcessSpawner):
         os.chmod(home, 0o700)  # nobody else's to open
         self._server_uid, self._cgroup = uid, self._memory_cgroup()
         ip, port = await super().start()
-        await listening(ip, port, lambda: self.proc.poll() is not None, self.http_timeout)
+        if not await listening(ip, port, self.proc.poll, self.http_timeout):
+            # a clear error now: the hub stops what is left (its own wait would take another
+            # http_timeout and then say only that nothing answered)
+            status = self.proc.poll()
+            why = (
+                f"exited with status {status} before it listened"
+                if status is not None
+                else f"did not listen within {self.http_timeout:.0f} s"
+            )
+            raise RuntimeError(
+                f"{self.user.name}'s server on {ip}:{port} {why}; its output is in the hub's log"
+            )
         return ip, port
 
     def _group(self) -> Path | None:
@@ -86,14 +97,15 @@ class LocalUserSpawner(SimpleLocalProcessSpawner):
         return preexec
 
 
-async def listening(ip: str, port: int, exited: Callable[[], bool], timeout: float) -> bool:
-    """Whether the server at ip:port accepts connections within `timeout` s, before it exits.
+async def listening(ip: str, port: int, poll: Callable[[], int | None], timeout: float) -> bool:
+    """Whether the server at ip:port accepts connections within `timeout` s, before it exits
+    (`poll` returns its exit status then).
 
     The hub asks a new server after waits of random length, their bound doubling up to 5 s: a
     server that listens after 2 s is seen up to 3 s later. Asked every 50 ms here, before
     `start` returns, it is seen up at its hub's first ask."""
     deadline = time.monotonic() + timeout
-    while not exited() and time.monotonic() < deadline:
+    while poll() is None and time.monotonic() < deadline:
         try:
             _, writer = await asyncio.open_connection(ip, port)
         except OSError:
