@@ -11,8 +11,8 @@ TESS_DEPLOY_CONCURRENCY) at once) on an instance with the repository's dagster.y
 step claims its release's pool slot), from a git snapshot, values, image render, releases and
 checks. Each round deploys a commit of its own (a merge) with the caches a running platform
 keeps (one TESS_CACHE: the git mirror, the pulled chart, the image's rendering; the user
-environment built), to empty state folders. Apart: the cold build of the shipped image's
-environment. Prints one JSON line last.
+environment built; one Dagster instance, with the runs before it), to empty state folders.
+Apart: the cold build of the shipped image's environment. Prints one JSON line last.
 
     .venv/bin/python bench/deploy_local.py [--hubs 2,6] [--rounds 7]
 """
@@ -115,11 +115,12 @@ def deploy(tmp: Path, repo_path: Path, sha: str, name: str, hubs: int) -> float:
     from tess_platform.settings import Settings
 
     env = environment(tmp, repo_path, name)
-    (tmp / name / "dagster").mkdir(parents=True)
+    instance = tmp / f"dagster-{hubs}"  # one, as `local up` keeps its DAGSTER_HOME
+    instance.mkdir(exist_ok=True)
     bound = str(max(hubs, Settings.from_env(env).deploy_concurrency))
     try:
         out = subprocess.run(
-            [sys.executable, "-c", RUN, str(tmp / name / "dagster"), str(ROOT), sha, bound],
+            [sys.executable, "-c", RUN, str(instance), str(ROOT), sha, bound],
             env=env,
             cwd=ROOT,
             capture_output=True,
