@@ -81,6 +81,11 @@ def the_server(platform: Platform) -> psutil.Process:
     return server
 
 
+def first_hub_log(platform: Platform) -> Path:
+    """The log of the release's first hub revision."""
+    return platform.target.supervisor.release_dir(NAME) / "revisions" / "1" / "hub.log"
+
+
 def gone(pid: int) -> bool:
     try:  # a zombie has exited: whoever inherited it reaps it
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -259,8 +264,8 @@ def test_a_check_server_not_ready_in_time_is_stopped_and_tried_again(repo, tess_
     assert (
         found["server_spawns"].description == "tess-check's server was not ready in 0 s (2 tries)"
     )
-    hub_log = platform.target.supervisor.release_dir(NAME) / "revisions" / "1" / "hub.log"
-    assert hub_log.read_text().count("User tess-check took") == 2  # each try's spawn finished
+    spawns_done = first_hub_log(platform).read_text().count("User tess-check took")
+    assert spawns_done == 2  # each try's spawn finished
     assert hub_api(endpoint, "GET", "users/tess-check").json()["servers"] == {}
     assert platform.target.supervisor.status(NAME).user_servers == 0
 
@@ -288,9 +293,9 @@ def test_each_user_gets_a_uid_of_its_own_though_hubs_ask_at_once(tmp_path):
 
 def test_a_server_goes_to_its_hub_once_it_listens_and_a_dead_one_at_once():
     """The spawner hands a new server to its hub once it accepts connections, so that the
-    hub's first ask finds it up (its own asks come after random waits of up to seconds); a
-    server that exited, or never listens in the time allowed, is handed over as it is, for
-    the hub to report."""
+    hub's first ask finds it up (its own asks come after random waits of up to seconds); for
+    a server that exited, or never listens in the time allowed, the wait ends there (and the
+    spawner fails the spawn, saying which)."""
     port, bound = free_port(), threading.Event()
     server = socket.socket()
 
@@ -300,11 +305,13 @@ def test_a_server_goes_to_its_hub_once_it_listens_and_a_dead_one_at_once():
         server.listen()
         bound.set()
 
-    threading.Thread(target=listen_later).start()
+    listener = threading.Thread(target=listen_later)
+    listener.start()
     try:
         assert asyncio.run(listening("127.0.0.1", port, lambda: None, timeout=60))
         assert bound.is_set()  # not before it listened
     finally:
+        listener.join()
         server.close()
     assert not asyncio.run(listening("127.0.0.1", free_port(), lambda: 1, timeout=60))
     assert not asyncio.run(listening("127.0.0.1", free_port(), lambda: None, timeout=0.3))
@@ -325,9 +332,8 @@ def test_a_server_that_exits_at_once_fails_its_spawn_at_once_saying_so(repo, tes
     endpoint = platform.endpoint(RELEASE)
     assert hub_api(endpoint, "POST", "users/ada").status_code == 201
     spawn = hub_api(endpoint, "POST", "users/ada/server")
-    hub_log = platform.target.supervisor.release_dir(NAME) / "revisions" / "1" / "hub.log"
     said = re.compile(r"ada's server on 127\.0\.0\.1:\d+ exited with status \d+ before it listened")
     assert spawn.status_code == 500, spawn.text  # JupyterHub keeps the reason to its log
-    assert said.search(hub_log.read_text())
+    assert said.search(first_hub_log(platform).read_text())
     assert hub_api(endpoint, "GET", "users/ada").json()["servers"] == {}
     assert platform.target.supervisor.status(NAME).user_servers == 0
