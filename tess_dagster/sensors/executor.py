@@ -34,7 +34,7 @@ PRELOAD = [
     "dagster._core.storage.runs.sqlite",
     "dagster._core.storage.schedules.sqlite",
     "dagster._core.storage.sqlite_storage",
-    "dagster._core.storage.local_compute_log_manager",
+    "tess_dagster.sensors.compute_logs",
 ]
 
 STEP_WORKER_STARTING = DagsterEventType.STEP_WORKER_STARTING
