@@ -84,7 +84,7 @@ def _kernel_runs(server_url: str, endpoint: Endpoint, code: str, timeout: float)
     two only when SIGTERMed, 2.5 s later (jupyter_client's shutdown_wait_time / 2)."""
     started = time.monotonic()
     try:
-        run = Kernel.start(server_url, endpoint.api_token).execute(code, timeout=timeout)
+        run = Kernel.start(server_url, endpoint.api_token, timeout).execute(code, timeout)
     except (requests.RequestException, KernelError) as e:
         return CheckResult(False, _reason(endpoint, e))
     run_s = time.monotonic() - started

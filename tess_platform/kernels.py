@@ -31,9 +31,9 @@ class Kernel:
         self.server_url, self.token, self.id = server_url, token, kernel_id
 
     @classmethod
-    def start(cls, server_url: str, token: str) -> Kernel:
+    def start(cls, server_url: str, token: str, timeout: float = HTTP_TIMEOUT) -> Kernel:
         response = requests.post(
-            f"{server_url}api/kernels", headers=_auth(token), json={}, timeout=HTTP_TIMEOUT
+            f"{server_url}api/kernels", headers=_auth(token), json={}, timeout=timeout
         )
         if response.status_code != 201:
             raise KernelError(f"the server did not start a kernel: HTTP {response.status_code}")
@@ -46,18 +46,23 @@ class Kernel:
     def execute(self, code: str, timeout: float = 60.0) -> Execution:
         """Run `code`; KernelError when the kernel did not answer within `timeout` seconds."""
         try:
-            return asyncio.run(asyncio.wait_for(self._execute(code), timeout))
+            return asyncio.run(asyncio.wait_for(self._execute(code, timeout), timeout))
         except TimeoutError:
             raise KernelError(f"the kernel did not finish the code in {timeout:.0f} s") from None
 
-    async def _execute(self, code: str) -> Execution:
+    async def _execute(self, code: str, timeout: float) -> Execution:
         # imported here: every process that loads the code location imports this module
         from tornado.httpclient import HTTPClientError, HTTPRequest
         from tornado.websocket import WebSocketClosedError, websocket_connect
 
         ws_url = "ws" + self.server_url.removeprefix("http") + f"api/kernels/{self.id}/channels"
         try:
-            connection = await websocket_connect(HTTPRequest(ws_url, headers=_auth(self.token)))
+            # the server answers the upgrade once the new kernel answers it (seconds of imports
+            # on a loaded node): tornado's own 20 s would cut the kernel's time short
+            request = HTTPRequest(
+                ws_url, headers=_auth(self.token), connect_timeout=timeout, request_timeout=timeout
+            )
+            connection = await websocket_connect(request)
         except (HTTPClientError, OSError) as e:
             raise KernelError(f"the kernel's websocket did not open: {e}") from None
         msg_id = uuid.uuid4().hex
