@@ -4,10 +4,10 @@ problem in. Messages never quote a value: a value may be a secret."""
 from __future__ import annotations
 
 import re
-import sys
 from typing import TYPE_CHECKING, Any
 
 from .chart import ChartFiles
+from .iri_grammar import skip_iri_grammar
 from .quoting import clipped
 from .values import Layer, Merged, Path_, ValuesError, dotted, merge
 
@@ -21,12 +21,10 @@ def chart_values(chart: ChartFiles, layers: list[Layer]) -> Merged:
 
 
 def import_jsonschema():
-    """jsonschema, imported without rfc3987-syntax: its import builds a grammar (0.9 s in every
-    process that loads the code location) for an "iri" format checker that validation without
-    format checking (the chart's schema, kubernetes-validate) never runs. Unless something
-    imported it already, it is marked absent and the checker skipped. Import jsonschema, or a
-    library that imports it, only after this."""
-    sys.modules.setdefault("rfc3987_syntax", None)
+    """jsonschema, imported without rfc3987-syntax's grammar (iri_grammar): validation without
+    format checking (the chart's schema, kubernetes-validate) never runs its checker. Import
+    jsonschema, or a library that imports it, only after this."""
+    skip_iri_grammar()
     import jsonschema
 
     return jsonschema

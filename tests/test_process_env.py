@@ -3,6 +3,7 @@ idle culler and a user server (which runs code for anonymous visitors) are start
 deploy whose parent environment holds the key to every secret and AWS credentials; none of
 their environments or command lines holds any of it."""
 
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -102,9 +103,19 @@ def stop_server(endpoint) -> None:
 
 def role(proc: psutil.Process) -> str:
     cmdline = proc.cmdline()
-    if "jupyterhub" in cmdline and "-m" in cmdline:
+    if cmdline[1:3] == ["-m", "tess_platform.backends.local.hub_main"]:
         return "hub"
     return Path(cmdline[1] if Path(cmdline[0]).name.startswith("python") else cmdline[0]).name
+
+
+def read_alive(procs) -> dict[psutil.Process, tuple[str, dict[str, str], list[str]]]:
+    """Each process's role, environment and command line, of those still alive: a short-lived
+    child (a server asking node for its registry) may be gone between listing and reading."""
+    seen = {}
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            seen[proc] = (role(proc), proc.environ(), proc.cmdline())
+    return seen
 
 
 def test_hub_proxy_culler_and_user_server_inherit_nothing_of_the_platform(repo, planted):
@@ -117,12 +128,12 @@ def test_hub_proxy_culler_and_user_server_inherit_nothing_of_the_platform(repo, 
         # the proxy and services run in sessions of their own: found by the hub's children
         # and, as the supervisor and conftest find them, by environment and folder
         procs = {hub, *hub.children(recursive=True), *hub_processes(platform.target.home)}
-        found = {role(p): p for p in procs}
+        seen = read_alive(procs)
+        found = {name: proc for proc, (name, _, _) in seen.items()}
         assert {"hub", "configurable-http-proxy", "jupyterhub-idle-culler"} <= set(found)
         assert "jupyterhub-singleuser" in found, sorted(found)
 
-        for proc in procs:
-            name, env, cmdline = role(proc), proc.environ(), proc.cmdline()
+        for proc, (name, env, cmdline) in seen.items():
             # /proc/<pid>/environ and cmdline as they are, keys and values
             raw = "\0".join([*cmdline, *(f"{k}={v}" for k, v in env.items())])
             for key, value in planted.items():

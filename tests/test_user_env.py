@@ -56,13 +56,14 @@ def test_the_shipped_image_runs_the_science_stack_in_a_local_tess_public_server(
 
     kernel = user_kernel(platform.endpoint(RELEASE), "ada")
     run = kernel.execute(
-        "import sys, numpy, astropy, lightkurve\n"
+        "import importlib.util, sys, numpy, astropy, lightkurve\n"
         "print(sys.prefix, lightkurve.__version__, astropy.__version__, numpy.__version__)\n"
-        "print(get_ipython().history_manager.enabled)",  # postBuild: no SQLite history on EFS
+        "print(get_ipython().history_manager.enabled)\n"  # postBuild: no SQLite history on EFS
+        "print(importlib.util.find_spec('rfc3987_syntax'))",  # postBuild: no grammar to build
         timeout=120,
     )
     assert run.error is None
-    assert run.output == f"{env.path} 2.5.0 6.1.7 2.1.3\nFalse\n"
+    assert run.output == f"{env.path} 2.5.0 6.1.7 2.1.3\nFalse\nNone\n"
     overrides = env.path / "share/jupyter/lab/settings/overrides.json"
     assert '"fetchNews": "false"' in overrides.read_text()  # postBuild's JupyterLab settings
 

@@ -513,7 +513,7 @@ class Supervisor:
         )
         with open(folder / "hub.log", "ab") as out:
             proc = psutil.Popen(
-                [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_FILE)],
+                [sys.executable, "-m", f"{__package__}.hub_main", "-f", str(CONFIG_FILE)],
                 cwd=state,
                 env=env,
                 stdin=subprocess.DEVNULL,
