@@ -155,9 +155,10 @@ def test_a_local_hub_runs_jupyterhub_without_building_the_iri_grammar():
     JupyterHub's own main with rfc3987-syntax marked absent (2.8 s of CPU a hub start here)."""
     import jupyterhub
 
+    from tess_platform.backends.local import hub_main
+
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "tess_platform.backends.local.hub_main"]
-        + ["--version"],
+        [sys.executable, "-X", "importtime", "-m", hub_main.__name__, "--version"],
         capture_output=True,
         text=True,
         check=True,

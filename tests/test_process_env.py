@@ -14,6 +14,7 @@ import requests
 from conftest import PLANTED, deploy, export_key, hub_processes
 
 from tess_platform import health
+from tess_platform.backends.local import hub_main
 from tess_platform.backends.local.hub_config import USER_SERVER_MARK as MARK
 from tess_platform.backends.local.hub_env import hub_environment
 from tess_platform.platform import Platform
@@ -103,7 +104,7 @@ def stop_server(endpoint) -> None:
 
 def role(proc: psutil.Process) -> str:
     cmdline = proc.cmdline()
-    if cmdline[1:3] == ["-m", "tess_platform.backends.local.hub_main"]:
+    if cmdline[1:3] == ["-m", hub_main.__name__]:
         return "hub"
     return Path(cmdline[1] if Path(cmdline[0]).name.startswith("python") else cmdline[0]).name
 
