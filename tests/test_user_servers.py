@@ -308,13 +308,46 @@ def test_a_server_goes_to_its_hub_once_it_listens_and_a_dead_one_at_once():
     listener = threading.Thread(target=listen_later)
     listener.start()
     try:
-        assert asyncio.run(listening("127.0.0.1", port, lambda: None, timeout=60))
+        assert asyncio.run(listening(port, os.getpid(), lambda: None, timeout=60))
         assert bound.is_set()  # not before it listened
+        # another process's socket on the port is not the server's (another hub's server)
+        assert not asyncio.run(listening(port, os.getppid(), lambda: None, timeout=0.3))
     finally:
         listener.join()
         server.close()
-    assert not asyncio.run(listening("127.0.0.1", free_port(), lambda: 1, timeout=60))
-    assert not asyncio.run(listening("127.0.0.1", free_port(), lambda: None, timeout=0.3))
+    assert not asyncio.run(listening(free_port(), os.getpid(), lambda: 1, timeout=60))
+    assert not asyncio.run(listening(free_port(), os.getpid(), lambda: None, timeout=0.3))
+
+
+def test_a_server_whose_port_another_process_took_starts_on_another(repo, tess_env):
+    """Each hub picks its servers' ports at random, and two hubs of one machine once picked
+    the same: the second server could not bind, the spawner saw the first one's socket, and
+    the hub routed its user to another hub's server (HTTP 403). Now the spawner waits for the
+    server's own socket, and a server whose port was taken starts again on another."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    repo.edit_yaml(
+        "hub_config/tess-public/staging.yaml",
+        lambda d: d.setdefault("hub", {})
+        .setdefault("config", {})
+        .update({"Spawner": {"port": port}}),  # the first try: the port another holds
+    )
+    platform = Platform()
+    try:
+        deploy(platform, repo.commit("servers start on a port another process holds"))
+        endpoint = platform.endpoint(RELEASE)
+        url = start_server(endpoint, "ada")
+        said = f"ada's server: port {port} taken by another; again"
+        assert said in first_hub_log(platform).read_text()
+        server = the_server(platform).net_connections("inet")
+        listens = {c.laddr.port for c in server if c.status == psutil.CONN_LISTEN}
+        assert listens and port not in listens
+        auth = {"Authorization": f"token {endpoint.api_token}"}
+        assert requests.get(f"{url}api/status", headers=auth, timeout=30).status_code == 200
+    finally:
+        taken.close()
 
 
 def test_a_server_that_exits_at_once_fails_its_spawn_at_once_saying_so(repo, tess_env):

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Unicode
 
 from .isolation import limit_data, memory_cgroups, remove_cgroup, runs_as_root, user_uid
+
+PORT_TRIES = 3  # ports picked at random, hubs apart: a second collision is all but impossible
 
 
 class LocalUserSpawner(SimpleLocalProcessSpawner):
@@ -45,20 +49,27 @@ class LocalUserSpawner(SimpleLocalProcessSpawner):
             _give(home, uid)  # a home made before, by root: the user's from now on
         os.chmod(home, 0o700)  # nobody else's to open
         self._server_uid, self._cgroup = uid, self._memory_cgroup()
-        ip, port = await super().start()
-        if not await listening(ip, port, self.proc.poll, self.http_timeout):
-            # a clear error now: the hub stops what is left (its own wait would take another
-            # http_timeout and then say only that nothing answered)
+        for _ in range(PORT_TRIES):
+            ip, port = await super().start()
+            if await listening(port, self.proc.pid, self.proc.poll, self.http_timeout):
+                return ip, port
             status = self.proc.poll()
-            why = (
-                f"exited with status {status} before it listened"
-                if status is not None
-                else f"did not listen within {self.http_timeout:.0f} s"
-            )
-            raise RuntimeError(
-                f"{self.user.name}'s server on {ip}:{port} {why}; its output is in the hub's log"
-            )
-        return ip, port
+            if status is None or not _accepts(ip, port):
+                break
+            # another process took the port between this hub's pick and the server's bind
+            # (each hub of the machine picks its servers' ports at random): a port anew
+            self.log.warning(f"{self.user.name}'s server: port {port} taken by another; again")
+            self.port = 0
+        # a clear error now: the hub stops what is left (its own wait would take another
+        # http_timeout and then say only that nothing answered)
+        why = (
+            f"exited with status {status} before it listened"
+            if status is not None
+            else f"did not listen within {self.http_timeout:.0f} s"
+        )
+        raise RuntimeError(
+            f"{self.user.name}'s server on {ip}:{port} {why}; its output is in the hub's log"
+        )
 
     def _group(self) -> Path | None:
         """Where the user's memory cgroup is, where the machine makes them."""
@@ -97,24 +108,35 @@ class LocalUserSpawner(SimpleLocalProcessSpawner):
         return preexec
 
 
-async def listening(ip: str, port: int, poll: Callable[[], int | None], timeout: float) -> bool:
-    """Whether the server at ip:port accepts connections within `timeout` s, before it exits
-    (`poll` returns its exit status then).
+async def listening(port: int, pid: int, poll: Callable[[], int | None], timeout: float) -> bool:
+    """Whether the process `pid` listens on `port` within `timeout` s, before it exits (`poll`
+    returns its exit status then). Its own socket, not whatever accepts on the port: a server
+    of another hub may hold it, and this one fail to bind.
 
     The hub asks a new server after waits of random length, their bound doubling up to 5 s: a
-    server that listens after 2 s is seen up to 3 s later. Asked every 50 ms here, before
+    server that listens after 2 s is seen up to 3 s later. Looked for every 50 ms here, before
     `start` returns, it is seen up at its hub's first ask."""
     deadline = time.monotonic() + timeout
     while poll() is None and time.monotonic() < deadline:
-        try:
-            _, writer = await asyncio.open_connection(ip, port)
-        except OSError:
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return True
+        if _listens(pid, port):
+            return True
+        await asyncio.sleep(0.05)
     return False
+
+
+def _listens(pid: int, port: int) -> bool:
+    try:
+        sockets = psutil.Process(pid).net_connections("inet")
+    except psutil.Error:
+        return False
+    return any(s.status == psutil.CONN_LISTEN and s.laddr.port == port for s in sockets)
+
+
+def _accepts(ip: str, port: int) -> bool:
+    """Whether some process accepts connections on ip:port."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((ip, port)) == 0
 
 
 def _give(home: Path, uid: int) -> None:
