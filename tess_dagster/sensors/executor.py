@@ -8,7 +8,6 @@ import os
 import threading
 
 from dagster import (
-    DagsterEventType,
     Executor,
     Field,
     executor,
@@ -37,8 +36,6 @@ PRELOAD = [
     "tess_dagster.sensors.compute_logs",
 ]
 
-STEP_WORKER_STARTING = DagsterEventType.STEP_WORKER_STARTING
-
 
 class _Locked(Executor):
     def __init__(self, inner: Executor, how: str, forks: bool) -> None:
@@ -61,19 +58,14 @@ class _Locked(Executor):
                 # one SHA for every step, chosen before any starts (prod's: by its promotion)
                 verify_for_steps(platform, plan_context.instance, run, plan_context.log)
             if self._forks:
+                # what every step reads first is read once, here, before the first fork: the
+                # steps start with it (read beside the first steps, it held back the hub steps
+                # on two cores, and the first steps each read Dagster's migrations anew)
                 remember_migrations()
-            # what the steps that wait for others need is read once, here, while the first
-            # steps run: the steps forked after it start with it
-            waiting = self._forks and any(execution_plan.get_executable_step_deps().values())
-            forked = False
-            for event in self._inner.execute(plan_context, execution_plan):
-                if waiting and forked and event.event_type != STEP_WORKER_STARTING:
-                    waiting = False  # the first steps forked (each announced just before)
-                    read_migrations()
-                    if _materializes(execution_plan):
-                        platform.preload()
-                forked = forked or event.event_type == STEP_WORKER_STARTING
-                yield event
+                read_migrations()
+                if _materializes(execution_plan):
+                    platform.preload()
+            yield from self._inner.execute(plan_context, execution_plan)
 
 
 def remember_migrations() -> None:
