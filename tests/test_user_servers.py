@@ -324,18 +324,14 @@ def test_a_server_whose_port_another_process_took_starts_on_another(repo, tess_e
     the same: the second server could not bind, the spawner saw the first one's socket, and
     the hub routed its user to another hub's server (HTTP 403). Now the spawner waits for the
     server's own socket, and a server whose port was taken starts again on another."""
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    port = taken.getsockname()[1]
-    repo.edit_yaml(
-        "hub_config/tess-public/staging.yaml",
-        lambda d: d.setdefault("hub", {})
-        .setdefault("config", {})
-        .update({"Spawner": {"port": port}}),  # the first try: the port another holds
-    )
-    platform = Platform()
-    try:
+    with port_taken() as port:
+        repo.edit_yaml(
+            "hub_config/tess-public/staging.yaml",
+            lambda d: d.setdefault("hub", {})
+            .setdefault("config", {})
+            .update({"Spawner": {"port": port}}),  # the first try: the port another holds
+        )
+        platform = Platform()
         deploy(platform, repo.commit("servers start on a port another process holds"))
         endpoint = platform.endpoint(RELEASE)
         url = start_server(endpoint, "ada")
@@ -346,8 +342,6 @@ def test_a_server_whose_port_another_process_took_starts_on_another(repo, tess_e
         assert listens and port not in listens
         auth = {"Authorization": f"token {endpoint.api_token}"}
         assert requests.get(f"{url}api/status", headers=auth, timeout=30).status_code == 200
-    finally:
-        taken.close()
 
 
 def test_a_server_that_exits_at_once_fails_its_spawn_at_once_saying_so(repo, tess_env):
