@@ -232,15 +232,16 @@ def test_a_process_is_gone_only_when_all_its_threads_are():
     """A stopped proxy's main thread may end before its other thread: the kernel shows the
     process as a zombie while that thread still holds the release's port. The supervisor
     waits for it (once seen in CI: the next hub found its port taken)."""
-    from tess_platform.backends.local.supervisor import _alive, _port_free
+    from tess_platform.backends.local.ports import port_free
+    from tess_platform.backends.local.supervisor import _alive
 
     proc = subprocess.Popen([sys.executable, "-c", _MAIN_ENDS_FIRST], stdout=subprocess.PIPE)
     port = int(proc.stdout.readline())
     seen = psutil.Process(proc.pid)
     wait_for(lambda: seen.status() == psutil.STATUS_ZOMBIE, timeout=10)
-    assert _alive(seen) and not _port_free(port)
+    assert _alive(seen) and not port_free(port)
     proc.wait(10)
-    assert not _alive(seen) and _port_free(port)
+    assert not _alive(seen) and port_free(port)
 
 
 def test_unreadable_state_files_are_named_and_the_next_deploy_completes(repo, platform):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Unicode
 
 from .isolation import limit_data, memory_cgroups, remove_cgroup, runs_as_root, user_uid
+from .ports import port_free
 
 PORT_TRIES = 3  # ports picked at random, hubs apart: a second collision is all but impossible
 
@@ -54,7 +54,7 @@ class LocalUserSpawner(SimpleLocalProcessSpawner):
             if await listening(port, self.proc.pid, self.proc.poll, self.http_timeout):
                 return ip, port
             status = self.proc.poll()
-            if status is None or not _accepts(ip, port):
+            if status is None or port_free(port):
                 break
             # another process took the port between this hub's pick and the server's bind
             # (each hub of the machine picks its servers' ports at random): a port anew
@@ -130,13 +130,6 @@ def _listens(pid: int, port: int) -> bool:
     except psutil.Error:
         return False
     return any(s.status == psutil.CONN_LISTEN and s.laddr.port == port for s in sockets)
-
-
-def _accepts(ip: str, port: int) -> bool:
-    """Whether some process accepts connections on ip:port."""
-    with socket.socket() as probe:
-        probe.settimeout(1)
-        return probe.connect_ex((ip, port)) == 0
 
 
 def _give(home: Path, uid: int) -> None:

@@ -35,6 +35,7 @@ from ...values import canonical_sha256
 from .hub_config import USER_SERVER_MARK, HubConfig, release_cgroup, user_server_mark
 from .hub_env import hub_environment
 from .isolation import memory_cgroups, remove_cgroup
+from .ports import port_free
 
 CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
 DEPLOYED, SUPERSEDED, FAILED = "deployed", "superseded", "failed"
@@ -467,7 +468,7 @@ class Supervisor:
         path = self.release_dir(release) / "hub-api-port"
         with contextlib.suppress(OSError, ValueError):
             port = int(path.read_text())
-            if 0 < port < 65536 and _port_free(port):
+            if 0 < port < 65536 and port_free(port):
                 return port
             if self.user_servers(release):
                 log(
@@ -479,7 +480,7 @@ class Supervisor:
         return port
 
     def _start(self, rev: Revision, log) -> None:
-        if not _port_free(rev.port):
+        if not port_free(rev.port):
             raise SupervisorError(f"port {rev.port} on 127.0.0.1 is taken by {_holder(rev.port)}")
         folder = self._revision_dir(rev.release, rev.revision)
         state = self.state_dir(rev.release)
@@ -623,16 +624,6 @@ def _healthy(url: str) -> bool:
         return requests.get(url + "hub/health", timeout=2).status_code == 200
     except requests.RequestException:
         return False
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the proxy binds it
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _holder(port: int) -> str:
