@@ -4,6 +4,7 @@ process of its own (later: a pod of its own, with dagster-k8s's job executor), a
 chooses the SHA every step deploys."""
 
 import contextlib
+import gc
 import os
 import threading
 
@@ -65,6 +66,12 @@ class _Locked(Executor):
                 read_migrations()
                 if _materializes(execution_plan):
                     platform.preload()
+                # what the worker holds now lives for the run: frozen, the garbage collector
+                # no longer walks it in the worker or in any step (a full collection walked
+                # the whole heap, ~0.14 s of CPU, and in a step copied every page the fork
+                # had shared)
+                gc.freeze()
+                held.callback(gc.unfreeze)
             yield from self._inner.execute(plan_context, execution_plan)
 
 
