@@ -439,3 +439,44 @@ def test_a_step_of_a_run_whose_worker_died_stops_and_the_next_run_takes_over(tmp
     with file_lock(path, on_takeover=took.append, owner="run-2"):
         pass
     assert took == [worker.pid]  # the record still named the dead worker
+
+
+@pytest.mark.parametrize("blocked", ["efs", "releases"])
+def test_a_file_where_a_state_folder_belongs_fails_the_infra_step_naming_it(
+    repo, platform, blocked
+):
+    """The homes folder, or the hubs' state folder, is a file (an operator's stray copy): the
+    infra step fails saying which path and what to do, no traceback, the file untouched;
+    moved away, the next materialization makes the folder."""
+    from dagster import DagsterEventType, DagsterInstance, materialize
+
+    from tess_dagster.assets.infra import infra
+    from tess_dagster.assets.resources import PlatformResource
+
+    path = platform.settings.local_home / blocked
+    path.parent.mkdir(parents=True)
+    path.write_text("not a folder\n")
+    sha = repo.commit("a tree for infra")
+
+    def materialize_infra():
+        with DagsterInstance.ephemeral() as instance:
+            return materialize(
+                [infra],
+                resources={"platform": PlatformResource()},
+                instance=instance,
+                tags={"tess/git_sha": sha},
+                raise_on_error=False,
+            )
+
+    result = materialize_infra()
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    message = failure.event_specific_data.error.message
+    assert f"{path}: cannot be the folder of" in message
+    assert "move what is in the way, or set TESS_LOCAL_HOME" in message
+    assert "No hub was deployed" in message and "Traceback" not in message
+    assert path.read_text() == "not a folder\n"
+
+    path.unlink()
+    assert materialize_infra().success
+    assert path.is_dir()

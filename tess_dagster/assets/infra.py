@@ -6,7 +6,6 @@ from dagster import (
     AssetExecutionContext,
     AssetSpec,
     DataVersion,
-    Failure,
     MaterializeResult,
     MetadataValue,
     multi_asset,
@@ -16,6 +15,8 @@ from tess_platform.tags import APPROVE_DESTROY_TAG
 
 from .keys import EFS, EKS_CLUSTER
 from .resources import PlatformResource
+
+NOTHING_DEPLOYED = "No hub was deployed; the hubs serve as before. Fix the cause and deploy again."
 
 
 def _provisioned(key, result) -> MaterializeResult:
@@ -56,10 +57,10 @@ def infra(context: AssetExecutionContext, platform: PlatformResource):
         try:
             result = target.ensure_cluster(snapshot.root, approval, context.log.info)
         except RuntimeError as e:
-            raise Failure(description=platform.platform.redact(str(e))) from None
+            raise platform.failure(e, NOTHING_DEPLOYED) from None
         yield _provisioned(EKS_CLUSTER, result)
     if EFS in context.selected_asset_keys:
         try:
             yield _provisioned(EFS, target.ensure_storage(context.log.info))
         except RuntimeError as e:
-            raise Failure(description=str(e)) from None
+            raise platform.failure(e, NOTHING_DEPLOYED) from None

@@ -79,7 +79,7 @@ class LocalTarget:
 
     def ensure_cluster(self, tree_root: Path, approval: str | None, log) -> Provisioned:
         # infra/ describes the cloud: the local cluster is this machine
-        self.supervisor.releases_dir.mkdir(parents=True, exist_ok=True)
+        _folder(self.supervisor.releases_dir, "the hubs' state")
         # by process only: one release's unreadable state must not stop every deploy
         running = [r for r in self.supervisor.releases() if self.supervisor.running(r)]
         log(f"local cluster: supervisor state in {self.home}")
@@ -93,7 +93,7 @@ class LocalTarget:
         )
 
     def ensure_storage(self, log) -> Provisioned:
-        self.efs.mkdir(parents=True, exist_ok=True)
+        _folder(self.efs, "the persistent homes")
         log(f"local EFS: persistent homes in {self.efs}")
         return Provisioned(
             {"target": "local", "homes_folder": str(self.efs)},
@@ -225,3 +225,15 @@ class LocalTarget:
 
     def password_file(self, release: Release) -> Path:
         return self.home / "secrets" / f"{release.name}.json"
+
+
+def _folder(path: Path, holding: str) -> None:
+    """`path` made a folder if it is none, or a DeployError that names it (a file in its place,
+    a parent the operator cannot write), never a traceback."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DeployError(
+            f"{path}: cannot be the folder of {holding} ({e.strerror}); move what is in the "
+            "way, or set TESS_LOCAL_HOME to a folder this user can write"
+        ) from None
