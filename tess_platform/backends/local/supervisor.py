@@ -488,7 +488,7 @@ class Supervisor:
         hub_log = folder / "hub.log"
         for attempt in range(1, START_ATTEMPTS + 1):
             offset = hub_log.stat().st_size if hub_log.exists() else 0
-            proc = self._launch(rev, folder, state, log)
+            proc = self._launch(rev, folder, state, hub_log, log)
             if self._healthy_before_exit(proc, rev.url, hub_log):
                 return
             with open(hub_log, "rb") as f:
@@ -503,7 +503,7 @@ class Supervisor:
                 f"the hub exited with code {proc.returncode}; last log lines:\n{_tail(hub_log)}"
             )
 
-    def _launch(self, rev: Revision, folder: Path, state: Path, log) -> psutil.Popen:
+    def _launch(self, rev: Revision, folder: Path, state: Path, hub_log: Path, log) -> psutil.Popen:
         # an allow-list: the proxy, services and user servers inherit from it
         env = hub_environment(
             os.environ,
@@ -512,7 +512,7 @@ class Supervisor:
             hub_api_port=self._hub_api_port(rev.release, log),
             proxy_api_port=_free_port(),
         )
-        with open(folder / "hub.log", "ab") as out:
+        with open(hub_log, "ab") as out:
             proc = psutil.Popen(
                 [sys.executable, "-m", f"{__package__}.hub_main", "-f", str(CONFIG_FILE)],
                 cwd=state,
