@@ -167,6 +167,15 @@ def _follow(dagster: DagsterDev, job: str, run_id: str) -> int:
     return 0 if outcome.ok else 1
 
 
+def _release_line(status) -> str:
+    """A release as `local status` and `local up` show it: the revision that serves, and where."""
+    if status.revision is None:
+        return f"{status.release}: not deployed"
+    state = f"running (pid {status.pid})" if status.running else "stopped"
+    servers = _count(status.user_servers, "user server")
+    return f"{status.release}: revision {status.revision}, {state}, {servers}, {status.url}"
+
+
 def _shared_password(current) -> bool:
     """Whether the revision that serves logs users in with the shared password."""
     values = current.record.get("fingerprint", {}) if current else {}
@@ -212,9 +221,7 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
         print(f"  {dagster.launch_command('promote_prod', {APPROVER_TAG: 'NAME'})}")
         for name in supervisor.releases():
             status = supervisor.status(name)
-            state = f"running (pid {status.pid})" if status.running else "stopped"
-            state += f", {_count(status.user_servers, 'user server')}"
-            print(f"{name}: revision {status.revision}, {state}, {status.url}")
+            print(_release_line(status))
             if proc:  # the verification record, as Dagster holds it
                 print(f"  {summary(dagster.record(Release.parse(name)), status.revision)}")
             if _shared_password(supervisor.current(name)):
@@ -259,10 +266,9 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
     run_id = dagster.launch("deploy_staging")
     print(f"deploy_staging: run {run_id} ({dagster.run_url(run_id)}); waiting for it")
     code = _follow(dagster, "deploy_staging", run_id)
-    for name in supervisor.releases():
+    for name in supervisor.releases():  # what serves now, whatever the run did
         if Release.parse(name).env == "staging":
-            current = supervisor.current(name)
-            print(f"{name}: {current.url if current else 'not deployed'}")
+            print(_release_line(supervisor.status(name)))
     print("the shared passwords of hubs that have one: `tess-platform local status` says where")
     return code
 

@@ -6,12 +6,14 @@ import sys
 import time
 
 import psutil
+import pytest
 import requests
 from conftest import UID_NOT_AN_INTEGER, break_uid, cli, deploy
 
 from tess_platform.dagster_dev import DagsterDev
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
+from tess_platform.targets import DeployError
 
 
 def test_validate_passes_the_shipped_config(repo, tess_env):
@@ -92,6 +94,20 @@ def test_local_status_stop_and_start(repo, tess_env):
     assert "revision 1, stopped" in cli("local", "status").stdout
     assert cli("local", "start").stdout.endswith(f"tess-private-staging: revision 1 at {url}\n")
     assert requests.get(url + "hub/health", timeout=10).ok
+
+
+def test_local_status_says_not_deployed_of_a_release_whose_only_revision_failed(repo, tess_env):
+    repo.edit_yaml(
+        "hub_config/tess-public/staging.yaml",
+        lambda d: d.update(
+            hub={"config": {"JupyterHub": {"authenticator_class": "no-such-authenticator"}}}
+        ),
+    )
+    release = Release("tess-public", "staging")
+    with pytest.raises(DeployError, match="revision 1 failed to start"):
+        deploy(Platform(), repo.commit("a hub that cannot start"), release)
+    status = cli("local", "status").stdout
+    assert "tess-public-staging: not deployed\n" in status and "None" not in status
 
 
 def test_secrets_init_writes_generated_tokens_and_the_github_client(repo, tess_env):
