@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -480,3 +481,38 @@ def test_a_file_where_a_state_folder_belongs_fails_the_infra_step_naming_it(
     path.unlink()
     assert materialize_infra().success
     assert path.is_dir()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="tries the folder as another uid: needs root")
+def test_a_state_folder_this_user_cannot_write_is_named_not_a_traceback():
+    """A folder a run as root left 0700 fails an operator's own run clearly: tried as an
+    unprivileged uid, in a child process."""
+    from tess_platform.backends.local.target import _folder
+
+    # a state folder open to all, where pytest's own folders are not: only `releases` is closed
+    home = Path(tempfile.mkdtemp(prefix="tess-home-"))
+    home.chmod(0o777)
+    folder = home / "releases"
+    folder.mkdir(mode=0o700)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: nobody's uid, then the check; what it raised, through the pipe
+        os.close(read)
+        said = "no error"
+        try:
+            os.setuid(65534)
+            _folder(folder, "the hubs' state")
+        except DeployError as e:
+            said = str(e)
+        finally:
+            os.write(write, said.encode())
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        said = pipe.read()
+    shutil.rmtree(home)
+    assert said == (
+        f"{folder}: cannot be the folder of the hubs' state (not writable by this user); move "
+        "what is in the way, or set TESS_LOCAL_HOME to a folder this user can write"
+    )

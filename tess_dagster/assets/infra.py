@@ -16,7 +16,10 @@ from tess_platform.tags import APPROVE_DESTROY_TAG
 from .keys import EFS, EKS_CLUSTER
 from .resources import PlatformResource
 
-NOTHING_DEPLOYED = "No hub was deployed; the hubs serve as before. Fix the cause and deploy again."
+NOTHING_DEPLOYED = (
+    "No hub was deployed. Fix the cause named above and deploy again; this step's log says "
+    "what was done before it failed."
+)
 
 
 def _provisioned(key, result) -> MaterializeResult:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -229,9 +231,11 @@ class LocalTarget:
 
 def _folder(path: Path, holding: str) -> None:
     """`path` made a folder if it is none, or a DeployError that names it (a file in its place,
-    a parent the operator cannot write), never a traceback."""
+    a folder this user cannot write, such as one a run as root left), never a traceback."""
     try:
         path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "not writable by this user")
     except OSError as e:
         raise DeployError(
             f"{path}: cannot be the folder of {holding} ({e.strerror}); move what is in the "
