@@ -32,6 +32,10 @@ output "region" {{ value = "{region}" }}
 output "ecr_repository_url" {{ value = "{registry}/tess-user-image" }}
 output "efs_id" {{ value = "fs-0123456789abcdef0" }}
 output "storage_class" {{ value = "efs-homes" }}
+output "db_password" {{
+  value     = "{planted}"
+  sensitive = true
+}}
 """
 SECRETS = {
     "proxy": {"secretToken": "a" * 64},
@@ -66,7 +70,7 @@ def aws(repo, tess_env, tmp_path, moto_url, monkeypatch):
         "repositoryUri"
     ].rsplit("/", 1)[0]
     shutil.rmtree(repo.path / "infra")  # the stand-in: terraform cannot install providers here
-    repo.write("infra/main.tf", INFRA.format(region=REGION, registry=registry))
+    repo.write("infra/main.tf", INFRA.format(region=REGION, registry=registry, planted=PLANTED))
     repo.write("hub_config/tess-private/secrets/staging.yaml", SECRETS)
     sha = repo.commit("infra and secrets for the aws target")
     monkeypatch.setenv("TESS_GIT_CRYPT_KEY", export_key(repo, tmp_path / "key"))
@@ -115,6 +119,9 @@ def test_terraform_outputs_become_the_infra_assets_values(aws):
     target, logs = aws.platform.target, []
     cluster = target.ensure_cluster(aws.snapshot.root, None, logs.append)
     assert cluster.summary["cluster_name"] == "tess-platform" and cluster.summary["applied"]
+    # an output infra/ marks sensitive is never shown: not in the asset's metadata or its log
+    assert "db_password" not in cluster.summary
+    assert PLANTED not in json.dumps([cluster.summary, cluster.markdown, logs])
     assert "terraform_data.cluster" in cluster.markdown["plan"]
     again = target.ensure_cluster(aws.snapshot.root, None, logs.append)
     assert not again.summary["applied"] and again.version == cluster.version
@@ -160,7 +167,7 @@ def test_the_plan_of_infra_is_terraforms_and_is_never_applied(aws):
     target, logs = aws.platform.target, []
     planned = target.plan_infra(aws.snapshot.root)
     assert planned.headline() == (
-        "Plan: 1 to add, 0 to change, 0 to replace, 0 to destroy, 5 output(s) to change."
+        "Plan: 1 to add, 0 to change, 0 to replace, 0 to destroy, 6 output(s) to change."
     )
     assert "| add | `terraform_data.cluster` |" in planned.markdown()
     cluster = target.ensure_cluster(aws.snapshot.root, None, logs.append)  # still to apply

@@ -18,6 +18,7 @@ from tess_platform.backends.terraform import (
     TerraformError,
     approved_by_tag,
     check_stateful,
+    output_values,
     plan_digest,
     summarize,
 )
@@ -112,12 +113,14 @@ def test_first_plan_adds_and_apply_gives_outputs(mod: Module) -> None:
     assert plan.exists()
 
     assert mod.tf.apply(plan) is True
-    outputs = mod.tf.outputs()
+    outputs = output_values(mod.tf.outputs())
     assert outputs == {
         "greeting": "hello world",
         "nested": {"n": 1, "list": ["x", "y"], "flag": True},
         "token": "s3cr3t",
     }
+    # what may be shown (metadata, logs) lacks what infra/ marks sensitive
+    assert "token" not in output_values(mod.tf.outputs(), sensitive=False)
     assert {r["name"] for r in mod.state()["resources"]} == {"a", "b"}
 
 
@@ -148,7 +151,7 @@ def test_changed_input_is_an_update(mod: Module) -> None:
     assert summary.destroys == summary.replaces == summary.adds == []
     assert check_stateful(summary, TEST_TYPES) == []  # an update loses nothing
     mod.tf.apply(plan)
-    assert mod.tf.outputs()["greeting"] == "goodbye world"
+    assert output_values(mod.tf.outputs())["greeting"] == "goodbye world"
 
 
 def test_replacement_is_refused_unless_approved(mod: Module) -> None:
@@ -270,7 +273,7 @@ def test_var_file(mod: Module, tmp_path: Path) -> None:
     var_file.write_text('who = "tess"\n')
     _, plan = mod.plan(var_file=var_file)
     mod.tf.apply(plan)
-    assert mod.tf.outputs()["greeting"] == "hello tess"
+    assert output_values(mod.tf.outputs())["greeting"] == "hello tess"
 
 
 def test_apply_runs_exactly_the_saved_plan(mod: Module) -> None:
@@ -284,7 +287,7 @@ def test_apply_runs_exactly_the_saved_plan(mod: Module) -> None:
 
 
 def test_outputs_before_any_apply_are_empty(mod: Module) -> None:
-    assert mod.tf.outputs() == {}
+    assert output_values(mod.tf.outputs()) == {}
 
 
 def test_syntax_error_carries_terraforms_message(tmp_path: Path) -> None:
@@ -346,7 +349,7 @@ def test_backend_config_pairs(tmp_path: Path) -> None:
     _, plan = m.plan()
     m.tf.apply(plan)
     assert state.exists() and not (m.dir / "terraform.tfstate").exists()
-    assert m.tf.outputs()["greeting"] == "hello world"
+    assert output_values(m.tf.outputs())["greeting"] == "hello world"
 
 
 def test_data_dir_moves_dot_terraform(tmp_path: Path) -> None:

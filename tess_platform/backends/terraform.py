@@ -231,9 +231,12 @@ def _tail(text: str, lines: int = STDERR_TAIL) -> str:
     return "\n".join(kept)
 
 
-def output_values(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Name to value, from what `terraform output -json` prints."""
-    return {name: out.get("value") for name, out in raw.items()}
+def output_values(raw: Mapping[str, Any], sensitive: bool = True) -> dict[str, Any]:
+    """Name to value, from what `terraform output -json` prints; without the outputs infra/
+    marks `sensitive` unless `sensitive` (what may be shown: metadata, logs)."""
+    return {
+        name: out.get("value") for name, out in raw.items() if sensitive or not out.get("sensitive")
+    }
 
 
 class Terraform:
@@ -297,9 +300,9 @@ class Terraform:
         return True
 
     def outputs(self) -> dict[str, Any]:
-        """The root module's outputs, name to value (sensitive ones included: do not log)."""
-        result = self._run(["output", "-json"])
-        return output_values(json.loads(result.stdout or "{}"))
+        """What `terraform output -json` prints: each output's value and whether infra/ marks it
+        sensitive (read with `output_values`)."""
+        return json.loads(self._run(["output", "-json"]).stdout or "{}")
 
     def _show_json(self, plan: Path) -> dict[str, Any]:
         result = self._run(["show", "-json", str(plan)])

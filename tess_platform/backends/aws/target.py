@@ -37,6 +37,7 @@ from ..terraform import (
     TerraformError,
     approved_by_tag,
     check_stateful,
+    output_values,
 )
 from .ecr import find_image
 from .eks import AwsError, client, kubeconfig
@@ -71,13 +72,15 @@ class AwsTarget:
         check_stateful(summary, approved=approved_by_tag(approval, summary))
         applied = tf.apply(work / "tfplan")
         log("terraform applied the saved plan" if applied else "no changes: applied nothing")
-        outputs = tf.outputs()
+        raw = tf.outputs()
+        outputs = output_values(raw)
         # whole or not at all: a sensor reads it
         write_file(self.outputs_file, json.dumps(outputs, indent=2, sort_keys=True))
+        shown = output_values(raw, sensitive=False)  # an output marked sensitive stays apart
         summary_meta = {
             "target": "aws",
             "applied": applied,
-            **{k: v for k, v in outputs.items() if isinstance(v, str | int | float | bool)},
+            **{k: v for k, v in shown.items() if isinstance(v, str | int | float | bool)},
         }
         return Provisioned(
             summary_meta, version=canonical_sha256(outputs), markdown={"plan": summary.markdown()}
