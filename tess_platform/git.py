@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .locks import file_lock
 from .quoting import quoted
+from .settings import tool_environment
 
 
 class GitError(RuntimeError):
@@ -30,7 +31,14 @@ class GitError(RuntimeError):
 
 
 def git(*args: str, cwd: Path | None = None, input: bytes | None = None) -> bytes:
-    result = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, timeout=600)
+    result = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        timeout=600,
+        env=tool_environment(),
+    )
     if result.returncode != 0:
         raise GitError(f"git {' '.join(args[:2])} failed: {result.stderr.decode().strip()}")
     return result.stdout

@@ -16,6 +16,14 @@ class SettingsError(ValueError):
 
 # the tess-platform checkout this code runs from (the default TESS_REPO; dagster.yaml)
 CHECKOUT = Path(__file__).resolve().parent.parent
+# the platform's own credentials, read from its environment: no tool it runs is given them
+# (helm, terraform, git and repo2docker run code from elsewhere: plugins, providers, hooks)
+CREDENTIALS = ("TESS_GIT_CRYPT_KEY", "TESS_GITHUB_TOKEN", "TESS_NOTIFY_WEBHOOK")
+
+
+def tool_environment() -> dict[str, str]:
+    """This process's environment without the platform's credentials: a tool's to start from."""
+    return {k: v for k, v in os.environ.items() if k not in CREDENTIALS}
 
 
 @dataclass(frozen=True)

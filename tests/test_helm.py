@@ -29,6 +29,7 @@ def isolated(tmp_path, monkeypatch):
     tmp.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("HELM_DEBUG", "true")  # an operator's setting must not reach helm
+    monkeypatch.setenv("TESS_GIT_CRYPT_KEY", PLANTED)  # the platform's: helm's plugins never see it
     monkeypatch.setenv("KUBECONFIG", str(home / ".kube" / "config"))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     yield home, tmp
@@ -46,6 +47,7 @@ def fake(tmp_path, monkeypatch):
         assert call["kubeconfig_exists"]
         env = call["env"]
         assert env["KUBECONFIG"] is None and env["HELM_DEBUG"] is None
+        assert call["credentials"] == [], "helm was given the platform's credentials"
         for key in ("HOME", "HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME"):
             assert env[key].startswith(str(tmp_path / "tmp")), key
         for key in ("KUBECACHEDIR", "TMPDIR"):

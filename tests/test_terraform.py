@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import PLANTED
 
 from tess_platform.backends.terraform import (
     STATEFUL_TYPES,
@@ -365,9 +366,15 @@ def test_data_dir_moves_dot_terraform(tmp_path: Path) -> None:
 
 def test_environment_is_not_inherited_blindly(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("TF_CLI_ARGS_plan", "-this-flag-does-not-exist")
-    m = Module(tmp_path)
+    monkeypatch.setenv("TESS_GIT_CRYPT_KEY", PLANTED)  # the platform's, never a provider's
+    seen = tmp_path / "environments"
+    wrapper = tmp_path / "terraform-env"
+    wrapper.write_text(f'#!/bin/sh\nenv >> "{seen}"\nexec "{TERRAFORM}" "$@"\n')
+    wrapper.chmod(0o755)
+    m = Module(tmp_path, binary=str(wrapper))
     m.write(module())
     m.tf.init()
     summary, _ = m.plan()  # would fail on the unknown flag if it got through
     assert summary.has_changes
     assert "TF_CLI_ARGS_plan" in os.environ  # this process's environment is left alone
+    assert "TF_IN_AUTOMATION=1" in seen.read_text() and PLANTED not in seen.read_text()

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from conftest import ROOT, TEST_IMAGE, check_results, cli, deploy, failures
+from conftest import PLANTED, ROOT, TEST_IMAGE, check_results, cli, deploy, failures
 
 from tess_platform.backends.local.supervisor import Supervisor
 from tess_platform.backends.local.user_env import COMPLETE, LAST_USED, built
@@ -114,10 +114,12 @@ def _build_in_a_process(image: Path, cache: Path) -> subprocess.Popen:
         "from tess_platform.backends.local.user_env import ensure_env\n"
         "ensure_env(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), print)\n"
     )
+    secrets = {"TESS_GIT_CRYPT_KEY": PLANTED, "AWS_SECRET_ACCESS_KEY": PLANTED}
     return subprocess.Popen(
         [sys.executable, "-c", code, str(image), "killed-build", str(cache)],
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, **secrets, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
     )
 
 
@@ -129,9 +131,15 @@ def test_a_build_killed_midway_is_built_again_and_two_at_once_build_once(tmp_pat
     path = envs / "killed-build"
     first = _build_in_a_process(image, envs)
     deadline = time.monotonic() + 120
-    while not any("pip" in " ".join(p.cmdline()) for p in psutil.Process(first.pid).children()):
+    while not (
+        pips := [p for p in psutil.Process(first.pid).children() if "pip" in " ".join(p.cmdline())]
+    ):
         assert time.monotonic() < deadline and first.poll() is None, "pip did not start"
         time.sleep(0.1)
+    # pip runs a package's build code: it has pip's settings, never the platform's credentials
+    seen = pips[0].environ()
+    assert "PIP_DISABLE_PIP_VERSION_CHECK" in seen and "PATH" in seen
+    assert PLANTED not in repr(seen) and "AWS_SECRET_ACCESS_KEY" not in seen
     first.send_signal(signal.SIGKILL)  # pip, its child, runs on
     first.wait()
     assert path.is_dir() and built(path) is None

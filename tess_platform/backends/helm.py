@@ -8,7 +8,6 @@ What helm prints is masked before it reaches a caller, a log line or an error me
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import tempfile
@@ -22,6 +21,7 @@ import yaml
 from ..chart import Chart
 from ..files import write_file
 from ..secrets import Redactor
+from ..settings import tool_environment
 from ..tools import tool
 
 NOT_FOUND = "release: not found"
@@ -256,7 +256,11 @@ class Helm:
 def _isolated_env(root: Path) -> dict[str, str]:
     """This environment without helm's and kubectl's settings, homes and caches under `root`:
     a user's HELM_DEBUG or KUBECONFIG cannot leak in, nothing is written outside."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_") and k != "KUBECONFIG"}
+    env = {
+        k: v
+        for k, v in tool_environment().items()
+        if not k.startswith("HELM_") and k != "KUBECONFIG"
+    }
     env.update(
         HOME=str(root / "home"),
         HELM_CONFIG_HOME=str(root / "helm" / "config"),

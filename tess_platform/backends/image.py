@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import threading
@@ -17,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..files import write_file
+from ..settings import tool_environment
 from ..tools import tool
 from ..tree_digest import folder_digest, folder_files
 
@@ -134,6 +134,8 @@ def build(context: Path, image: str, push: bool = False, env: dict[str, str] | N
         *(["--push"] if push else []),
         str(context),
     ]
-    result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, env={**tool_environment(), **(env or {})}
+    )
     if result.returncode != 0:
         raise ImageError(f"repo2docker could not build {image}:\n{result.stderr[-2000:]}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..markdown import cell, code
+from ..settings import tool_environment
 from ..tags import APPROVE_DESTROY_TAG
 
 # Destroying or replacing one of these loses data or takes every hub down.
@@ -313,7 +313,7 @@ class Terraform:
 
     def _environ(self) -> dict[str, str]:
         # TF_CLI_ARGS* would slip flags into every command: automation runs what it says
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CLI_ARGS")}
+        env = {k: v for k, v in tool_environment().items() if not k.startswith("TF_CLI_ARGS")}
         env.update(self.env)
         env.update({"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"})
         if self.data_dir is not None:

@@ -32,6 +32,13 @@ RUNTIME, REQUIREMENTS, POST_BUILD = "runtime.txt", "requirements.txt", "postBuil
 COMPLETE = ".tess-env.json"  # written last: the environment is whole
 LAST_USED = ".tess-env-used"  # touched whenever a hub starts with the environment
 TRASH = ".removing-"  # an environment being removed: never `built`, removed by the next GC
+# of this process's environment, what pip is given besides its own PIP_* settings
+PIP_ENV = frozenset(
+    {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"}
+    | {"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"}
+    | {f"{name}_proxy" for name in ("http", "https", "no")}
+    | {f"{name}_PROXY" for name in ("HTTP", "HTTPS", "NO")}
+)
 PIP_PROGRESS_EVERY = 25  # packages between two progress lines
 
 
@@ -148,12 +155,19 @@ def _build(image_dir: Path, path: Path, tag: str, log, python_override: str | No
         _run(["bash", str(post_build)], image_dir, env=env, what=f"run {IMAGE_DIR}/{POST_BUILD}")
 
 
+def _pip_env() -> dict[str, str]:
+    """What pip is given of this process's environment: its own settings, the network's and the
+    locale, never the platform's credentials (a package's build runs code from the index, as
+    repo2docker runs it in a container that has none of them)."""
+    return {k: v for k, v in os.environ.items() if k in PIP_ENV or k.startswith("PIP_")}
+
+
 def _pip(cmd: list[str], path: Path, tag: str, log) -> None:
     """pip, its progress told every few packages, its last lines in the error if it fails."""
     lines: list[str] = []
     collected = 0
     with subprocess.Popen(
-        cmd, cwd=path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd, cwd=path, env=_pip_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as proc:
         for line in proc.stdout:
             lines = [*lines[-19:], line.rstrip()]
