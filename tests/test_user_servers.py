@@ -10,6 +10,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +25,7 @@ from conftest import deploy as deploy_release
 from tess_dagster.assets.resources import PlatformResource
 from tess_dagster.sensors.jobs import rollback
 from tess_platform.backends.local import hub_config
-from tess_platform.backends.local.hub_config import release_cgroup
+from tess_platform.backends.local.hub_config import machine_release_name
 from tess_platform.backends.local.isolation import (
     FIRST_UID,
     memory_cgroups,
@@ -203,7 +204,7 @@ def test_a_kernel_past_the_memory_limit_is_killed_and_its_server_lives_on(repo, 
     url = start_server(endpoint, "ada")
     server = the_server(platform)
     state = platform.target.supervisor.state_dir(NAME)
-    group = memory_cgroups() / release_cgroup(state) / "ada"
+    group = memory_cgroups() / machine_release_name(state) / "ada"
     assert (group / "memory.limit_in_bytes").read_text() == f"{300 * 2**20}\n"
     assert str(server.pid) in (group / "cgroup.procs").read_text().split()
 
@@ -218,7 +219,7 @@ def test_a_kernel_past_the_memory_limit_is_killed_and_its_server_lives_on(repo, 
     assert requests.get(f"{url}api/status", headers=headers, timeout=30).ok
     # stopped, the release leaves no group behind: the machine's cgroups outlive the home
     assert platform.target.supervisor.stop(NAME) == (True, 1)
-    assert not (memory_cgroups() / release_cgroup(state)).exists()
+    assert not (memory_cgroups() / machine_release_name(state)).exists()
 
 
 def test_without_memory_cgroups_each_process_of_a_server_is_held_to_the_limit(
@@ -239,7 +240,9 @@ def test_without_memory_cgroups_each_process_of_a_server_is_held_to_the_limit(
     data = re.search(r"^Max data size\s+(\S+)\s+(\S+)", limits, re.MULTILINE)
     assert data and data.groups() == (str(300 * 2**20),) * 2
     if groups := memory_cgroups():  # the machine makes them, the hub was told not to
-        assert not (groups / release_cgroup(platform.target.supervisor.state_dir(NAME))).exists()
+        assert not (
+            groups / machine_release_name(platform.target.supervisor.state_dir(NAME))
+        ).exists()
 
     kernel = Kernel.start(url, endpoint.api_token)
     assert kernel.execute("small = b'x' * (50 * 2**20)").error is None
@@ -280,15 +283,29 @@ def _uid_of(registry: str, key: str) -> int:
 
 def test_each_user_gets_a_uid_of_its_own_though_hubs_ask_at_once(tmp_path):
     """Hubs spawning at the same moment share one registry: no two users get one uid, a user
-    keeps theirs, and the registry is private."""
+    keeps theirs, and the registry is private. Its keys are the machine's: the same release
+    and user of two TESS_LOCAL_HOMEs are two users."""
     registry = tmp_path / "uids.json"
-    keys = [f"tess-public-staging/user-{n}" for n in range(8)]
+    homes = [tmp_path / "home-a" / "releases/tess-public-staging/state", tmp_path / "home-b"]
+    keys = [f"{machine_release_name(h)}/user-{n}" for h in homes for n in range(4)]
     with ProcessPoolExecutor(4) as pool:
         uids = list(pool.map(_uid_of, [str(registry)] * len(keys), keys))
-    assert len(set(uids)) == len(keys) and min(uids) == FIRST_UID
+    assert len(set(uids)) == len(keys) and min(uids) >= FIRST_UID
     assert _uid_of(str(registry), keys[3]) == uids[3]
     assert json.loads(registry.read_text()) == dict(zip(keys, uids, strict=True))
     assert registry.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs a process as another uid: needs root")
+def test_a_lost_registry_never_gives_a_running_users_uid_again(tmp_path):
+    """A registry removed or moved starts empty: the next uid is still above every uid a
+    process of the machine runs as, so no new user gets a running user's files and processes."""
+    running = FIRST_UID + 1000
+    with subprocess.Popen(["sleep", "60"], user=running) as sleeper:
+        try:
+            assert _uid_of(str(tmp_path / "new-registry.json"), "x/eve") > running
+        finally:
+            sleeper.kill()
 
 
 def test_a_server_goes_to_its_hub_once_it_listens_and_a_dead_one_at_once():

@@ -26,9 +26,9 @@ SECRET_REF = "$tess-secret"
 USER_SERVER_MARK = "TESS_USER_SERVER_OF"
 
 
-def release_cgroup(state_dir: Path) -> str:
-    """The name of the memory cgroup of a release's servers: other TESS_LOCAL_HOMEs on the
-    machine hold releases of the same name (releases/<release>/state)."""
+def machine_release_name(state_dir: Path) -> str:
+    """A release's name unique on the machine (other TESS_LOCAL_HOMEs hold releases of the same
+    name, releases/<release>/state): its servers' memory cgroup, its users' uid keys."""
     return f"{_release_of(state_dir)}-{user_server_mark(state_dir)}"
 
 
@@ -130,10 +130,11 @@ def translate(
 
     hub.set("JupyterHub", "bind_url", f"http://127.0.0.1:{port}{v.get('hub', 'baseUrl')}")
     hub.set("JupyterHub", "spawner_class", "tess_platform.backends.local.spawner.LocalUserSpawner")
-    hub.set("LocalUserSpawner", "release", _release_of(state_dir))
     hub.set("LocalUserSpawner", "uid_registry", str(uid_registry))
+    on_machine = machine_release_name(state_dir)
+    hub.set("LocalUserSpawner", "on_machine", on_machine)
     # no cgroup: the spawner limits each of a server's processes (memory_enforcement)
-    hub.set("LocalUserSpawner", "cgroup", release_cgroup(state_dir) if memory_cgroups() else "")
+    hub.set("LocalUserSpawner", "cgroup", on_machine if memory_cgroups() else "")
     hub.set("JupyterHub", "db_url", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}")
     hub.set("JupyterHub", "cookie_secret", v.get("hub", "cookieSecret"))
     hub.set("ConfigurableHTTPProxy", "auth_token", v.get("proxy", "secretToken"))

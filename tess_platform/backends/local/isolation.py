@@ -4,6 +4,7 @@ machine has them. Imports nothing heavy: the supervisor and the hub's spawner bo
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -16,6 +17,10 @@ from ...files import write_file
 from ...locks import file_lock
 
 FIRST_UID = 2_000_000_000  # above any system's accounts and subuid ranges, below 2**31
+# the uids given to users, one registry for the whole machine: every TESS_LOCAL_HOME's users
+# get uids no other home's user has (a home's own registry gave each home's first user the
+# same uid, who could then read the other's files and processes); never to be removed
+UID_REGISTRY = Path("/var/lib/tess-platform-uids/uids.json")
 MEMORY_HIERARCHY = Path("/sys/fs/cgroup/memory")  # cgroup v1's memory controller
 
 
@@ -69,16 +74,28 @@ def remove_cgroup(group: Path, wait: float = 3.0) -> None:
 
 
 def user_uid(registry: Path, key: str) -> int:
-    """The uid given to `key` (release/user), given now if it has none: one registry for
+    """The uid given to `key` (home/release/user), given now if it has none: one registry for
     every release of the machine, read and written under its lock, and written whole (a hub
-    killed mid-write leaves the registry as it was)."""
-    registry.parent.mkdir(parents=True, exist_ok=True)
+    killed mid-write leaves the registry as it was). A new uid is above every uid given and
+    every uid a process of the machine runs as: a registry lost or moved never hands a running
+    user's uid to another."""
+    registry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with file_lock(registry.with_name(f".{registry.name}.lock")):
         uids: dict[str, int] = json.loads(registry.read_text()) if registry.is_file() else {}
         if key not in uids:
-            uids[key] = max(uids.values(), default=FIRST_UID - 1) + 1
+            uids[key] = max([*uids.values(), *_process_uids()], default=FIRST_UID - 1) + 1
             write_file(registry, json.dumps(uids, indent=2, sort_keys=True))
         return uids[key]
+
+
+def _process_uids() -> set[int]:
+    """The uids, from FIRST_UID on, that processes of this machine run as."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):  # a process that has just ended
+                found.add(proc.stat().st_uid)
+    return {uid for uid in found if uid >= FIRST_UID}
 
 
 def closed_to_others(path: Path) -> Path | None:

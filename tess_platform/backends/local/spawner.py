@@ -29,8 +29,10 @@ PORT_TRIES = 3  # ports picked at random, hubs apart: a second collision is all 
 
 
 class LocalUserSpawner(SimpleLocalProcessSpawner):
-    release = Unicode(config=True, help="The release this hub serves: uids are per release.")
-    uid_registry = Unicode(config=True, help="The JSON file of the uids given to users.")
+    on_machine = Unicode(
+        config=True, help="The release this hub serves, by its name unique on the machine."
+    )
+    uid_registry = Unicode(config=True, help="The machine's JSON file of the uids given.")
     cgroup = Unicode(
         config=True, help="The release's memory cgroup, unique on the machine; '': none."
     )
@@ -38,7 +40,7 @@ class LocalUserSpawner(SimpleLocalProcessSpawner):
     def _uid(self) -> int | None:
         if not runs_as_root():
             return None
-        return user_uid(Path(self.uid_registry), f"{self.release}/{self.user.name}")
+        return user_uid(Path(self.uid_registry), f"{self.on_machine}/{self.user.name}")
 
     async def start(self):
         uid = self._uid()

@@ -32,7 +32,7 @@ import requests
 from ...files import write_file
 from ...locks import file_lock, lock_held
 from ...values import canonical_sha256
-from .hub_config import USER_SERVER_MARK, HubConfig, release_cgroup, user_server_mark
+from .hub_config import USER_SERVER_MARK, HubConfig, machine_release_name, user_server_mark
 from .hub_env import hub_environment
 from .isolation import memory_cgroups, remove_cgroup
 from .ports import port_free
@@ -407,7 +407,7 @@ class Supervisor:
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
         if groups := memory_cgroups():
-            remove_cgroup(groups / release_cgroup(self.state_dir(release)))
+            remove_cgroup(groups / machine_release_name(self.state_dir(release)))
         return len(servers)
 
     def stop(self, release: str, log=print) -> tuple[bool, int]:

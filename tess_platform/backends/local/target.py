@@ -25,7 +25,7 @@ from ...targets import (
 from ...values import Layer, Merged, canonical_sha256
 from ..image import ImageRef, build, docker_answers, render
 from .hub_config import HubConfig, local_port, translate
-from .isolation import closed_to_others, runs_as_root
+from .isolation import UID_REGISTRY, closed_to_others, runs_as_root
 from .supervisor import Supervisor, SupervisorError, read_state_file
 from .user_env import UserEnv, UserEnvError, built, ensure_env, mark_used
 
@@ -171,7 +171,7 @@ class LocalTarget:
             homes_dir=self.efs / release.name,
             scratch_dir=self.scratch / release.name,
             user_env=env.path,
-            uid_registry=self.home / "secrets" / "uids.json",
+            uid_registry=UID_REGISTRY,
         )
         return hub, env
 
