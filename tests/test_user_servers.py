@@ -193,6 +193,19 @@ def test_a_users_code_reads_nothing_of_the_hub_the_platform_or_another_user(repo
     how = memory_enforcement(memory_cgroups() is not None)
     assert f"memory limit: {how}" in status.stdout
 
+    # a process of ada's that left her server behind (a daemon: no environment, no parent of
+    # hers) is not one of the release's servers, and stops with them all the same
+    detach = (
+        "import subprocess\n"
+        "daemon = 'env -i sleep 600 > /dev/null 2>&1 & echo $!'\n"
+        "print(subprocess.run(['sh', '-c', daemon], capture_output=True, text=True).stdout)"
+    )
+    stray = int(ada.execute(detach).output)
+    servers = {p.pid for p in platform.target.supervisor.user_servers(NAME)}
+    assert psutil.Process(stray).ppid() not in servers and not psutil.Process(stray).environ()
+    assert platform.target.supervisor.stop(NAME) == (True, 2)
+    assert gone(stray)
+
 
 @pytest.mark.skipif(memory_cgroups() is None, reason="this machine makes no memory cgroups")
 def test_a_kernel_past_the_memory_limit_is_killed_and_its_server_lives_on(repo, tess_env):

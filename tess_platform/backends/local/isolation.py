@@ -88,6 +88,16 @@ def user_uid(registry: Path, key: str) -> int:
         return uids[key]
 
 
+def uids_of(registry: Path, on_machine: str) -> set[int]:
+    """The uids given to the users of the release `on_machine` (its name unique on the
+    machine), as the registry holds them (written whole: read without its lock)."""
+    try:
+        uids = json.loads(registry.read_text())
+    except (OSError, ValueError):
+        return set()
+    return {uid for key, uid in uids.items() if key.startswith(f"{on_machine}/")}
+
+
 def _process_uids() -> set[int]:
     """The uids, from FIRST_UID on, that processes of this machine run as."""
     found = set()

@@ -34,7 +34,7 @@ from ...locks import file_lock, lock_held
 from ...values import canonical_sha256
 from .hub_config import USER_SERVER_MARK, HubConfig, machine_release_name, user_server_mark
 from .hub_env import hub_environment
-from .isolation import memory_cgroups, remove_cgroup
+from .isolation import UID_REGISTRY, memory_cgroups, remove_cgroup, runs_as_root, uids_of
 from .ports import port_free
 
 CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
@@ -395,6 +395,15 @@ class Supervisor:
         pids = {p.pid for p in found}
         return sorted(found, key=lambda p: p.info["ppid"] in pids)
 
+    def _run_as_users(self, release: str) -> list[psutil.Process]:
+        """The processes running as the uids of the release's users (run as root, each user
+        has a uid of their own; otherwise they run as this user: none is theirs alone)."""
+        if not runs_as_root():
+            return []
+        uids = uids_of(UID_REGISTRY, machine_release_name(self.state_dir(release)))
+        found = psutil.process_iter(["uids"])
+        return [p for p in found if p.info["uids"] and p.info["uids"].real in uids]
+
     def stop_user_servers(self, release: str, timeout: float = 15.0) -> int:
         """Stop the release's user servers (each stops its kernels) as a pod's deletion does;
         how many there were."""
@@ -406,6 +415,13 @@ class Supervisor:
         for p in _wait_gone(procs, timeout):
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
+        # what a user's code started apart from their server (without its environment, and so
+        # without its mark) still runs as the user's uid: it goes with the server
+        strays = self._run_as_users(release)
+        for p in strays:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        _wait_gone(strays, timeout)
         if groups := memory_cgroups():
             remove_cgroup(groups / machine_release_name(self.state_dir(release)))
         return len(servers)
