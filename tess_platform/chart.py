@@ -60,6 +60,8 @@ def chart_files(chart: Chart, chart_dir: Path | None, cache_dir: Path) -> ChartF
 
 @cache
 def _read(chart: Chart, folder: Path) -> ChartFiles:
+    if not folder.is_dir():
+        raise ChartError(f"TESS_CHART_DIR {folder}: no such folder (it holds the chart's files)")
     schema_json, schema_yaml = folder / "values.schema.json", folder / "values.schema.yaml"
     defaults = folder / "values.yaml"
     if schema_json.exists():
@@ -67,7 +69,7 @@ def _read(chart: Chart, folder: Path) -> ChartFiles:
     elif schema_yaml.exists():
         schema = _mapping(schema_yaml, chart)
     else:
-        raise ChartError(f"{folder}: no values.schema.json for {chart.label}")
+        raise ChartError(f"{folder}: no values.schema.json (or .yaml) for {chart.label}")
     if not defaults.exists():
         raise ChartError(f"{folder}: no values.yaml for {chart.label}")
     return ChartFiles(chart, _mapping(defaults, chart), schema, folder)

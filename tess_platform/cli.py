@@ -202,6 +202,13 @@ def _count(n: int, thing: str) -> str:
     return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
+def _verification(dagster: DagsterDev, release: Release, revision: int | None) -> str:
+    try:
+        return summary(dagster.record(release), revision)
+    except DagsterDevError as e:
+        return f"verification unknown: {e}"
+
+
 def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
     from .backends.local.target import LocalTarget
     from .backends.local.user_env import collect
@@ -219,17 +226,23 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
         print(f"memory limit: {_memory_limit()}")
         print("promote with `tess-platform promote --approver NAME`, or queue the job by hand:")
         print(f"  {dagster.launch_command('promote_prod', {APPROVER_TAG: 'NAME'})}")
+        unreadable = 0
         for name in supervisor.releases():
-            status = supervisor.status(name)
+            try:
+                status = supervisor.status(name)
+            except SupervisorError as e:  # this release's state only: the others are shown
+                print(f"{name}: {e}")
+                unreadable += 1
+                continue
             print(_release_line(status))
             if proc:  # the verification record, as Dagster holds it
-                print(f"  {summary(dagster.record(Release.parse(name)), status.revision)}")
+                print(f"  {_verification(dagster, Release.parse(name), status.revision)}")
             if _shared_password(supervisor.current(name)):
                 print(
                     f"  password: key hub.config.SharedPasswordAuthenticator.user_password "
                     f"in {target.password_file(Release.parse(name))}"
                 )
-        return 0
+        return 1 if unreadable else 0
     if args.action == "gc":
         done = collect(target.user_envs, args.days)
         for tag, size in done.removed:
@@ -494,7 +507,9 @@ def parser() -> argparse.ArgumentParser:
     local = sub.add_parser("local", help="the local target: hubs on this machine")
     local.add_argument("action", choices=["up", "status", "stop", "start", "gc"])
     local.add_argument("release", nargs="?", help="one release, e.g. tess-public-staging")
-    local.add_argument("--dagster-port", type=int, default=3000)
+    local.add_argument(
+        "--dagster-port", type=int, help="default: the port `local up` started Dagster on, or 3000"
+    )
     local.add_argument(
         "--days", type=float, default=30, help="gc: keep environments used this recently"
     )
@@ -506,7 +521,9 @@ def parser() -> argparse.ArgumentParser:
     promote.add_argument("--approver", required=True, type=_approver, help="who approves it")
     promote.add_argument("--sha", help="the SHA to promote (default: the newest staging verified)")
     promote.add_argument("--no-wait", action="store_true", help="return once it is launched")
-    promote.add_argument("--dagster-port", type=int, default=3000)
+    promote.add_argument(
+        "--dagster-port", type=int, help="default: the port `local up` started Dagster on, or 3000"
+    )
     promote.set_defaults(func=cmd_promote)
     plan = sub.add_parser(
         "plan", help="what a change would deploy: each release against what runs or a base"
@@ -521,7 +538,9 @@ def parser() -> argparse.ArgumentParser:
         help="what promote_prod would give prod (staging's head, or --sha), and whether "
         "staging verified it (read from the dagster dev of `local up`)",
     )
-    plan.add_argument("--dagster-port", type=int, default=3000)
+    plan.add_argument(
+        "--dagster-port", type=int, help="default: the port `local up` started Dagster on, or 3000"
+    )
     plan.set_defaults(func=cmd_plan)
 
     image = sub.add_parser("image", help="render the user image with repo2docker (and build it)")

@@ -40,6 +40,9 @@ DAGSTER = Path(sys.executable).with_name("dagster")  # the venv's, beside this P
 DONE = ("SUCCESS", "FAILURE", "CANCELED")
 
 
+DEFAULT_PORT = 3000
+
+
 class DagsterDevError(RuntimeError):
     pass
 
@@ -55,11 +58,20 @@ class RunOutcome:
 
 
 class DagsterDev:
-    def __init__(self, home: Path, port: int = 3000) -> None:
+    def __init__(self, home: Path, port: int | None = None) -> None:
+        """`port`: where it answers; by default the port the running one was started with
+        (`local up --dagster-port`), else 3000."""
         self.home = home  # DAGSTER_HOME
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
         self.pidfile = home / "dagster-dev.pid"
+        self.port = port or self._running_port() or DEFAULT_PORT
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _running_port(self) -> int | None:
+        proc = self.running()
+        with contextlib.suppress(psutil.Error, ValueError, IndexError):
+            command = proc.cmdline() if proc else []
+            return int(command[command.index("-p") + 1]) if "-p" in command else None
+        return None
 
     def running(self) -> psutil.Process | None:
         try:
@@ -72,6 +84,11 @@ class DagsterDev:
         self.home.mkdir(parents=True, exist_ok=True)
         # the instance settings of the repo (run queue, one deploy per environment)
         shutil.copyfile(LOCAL_INSTANCE, self.home / "dagster.yaml")
+        if (running := self._running_port()) not in (None, self.port):
+            raise DagsterDevError(
+                f"dagster dev of {self.home} runs on port {running}: leave out --dagster-port, "
+                "or stop it first (`tess-platform local stop`)"
+            )
         if self.running() is None:
             with open(self.home / "dagster-dev.log", "ab") as log:
                 proc = subprocess.Popen(
@@ -157,6 +174,10 @@ class DagsterDev:
                 json={"query": query, "variables": variables or {}},
             )
             response.raise_for_status()
+        except requests.ConnectionError:
+            raise DagsterDevError(
+                f"dagster dev does not answer at {self.url}: nothing listens there (yet)"
+            ) from None
         except requests.RequestException as e:
             raise DagsterDevError(f"dagster dev does not answer at {self.url}: {e}") from None
         body = response.json()

@@ -104,10 +104,20 @@ def test_local_status_says_not_deployed_of_a_release_whose_only_revision_failed(
         ),
     )
     release = Release("tess-public", "staging")
+    platform = Platform()
     with pytest.raises(DeployError, match="revision 1 failed to start"):
-        deploy(Platform(), repo.commit("a hub that cannot start"), release)
+        deploy(platform, repo.commit("a hub that cannot start"), release)
     status = cli("local", "status").stdout
     assert "tess-public-staging: not deployed\n" in status and "None" not in status
+
+    # a release whose state cannot be read is named with its file; the others are shown
+    deploy(platform, repo.commit("beside it"), Release("tess-private", "staging"))
+    record = platform.target.supervisor.release_dir(release.name) / "revisions/1/revision.json"
+    record.write_text("")
+    status = cli("local", "status")
+    assert status.returncode == 1
+    assert "tess-private-staging: revision 1, running (pid " in status.stdout
+    assert f"tess-public-staging: {record}" in status.stdout
 
 
 def test_secrets_init_writes_generated_tokens_and_the_github_client(repo, tess_env):

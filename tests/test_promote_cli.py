@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from tess_dagster.definitions import defs
-from tess_platform.dagster_dev import DagsterDev
+from tess_platform.dagster_dev import DagsterDev, DagsterDevError
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
 
@@ -111,6 +111,17 @@ def test_promote_without_dagster_dev_says_to_run_local_up(dev, tmp_path):
     )
 
 
+def test_dagster_dev_asked_on_another_port_than_it_runs_on_says_which(dev):
+    other = DagsterDev(dev.dagster.home, port=dev.dagster.port + 1)
+    with pytest.raises(DagsterDevError) as raised:
+        other.start(dev.env, timeout=5)
+    assert str(raised.value) == (
+        f"dagster dev of {dev.dagster.home} runs on port {dev.dagster.port}: leave out "
+        "--dagster-port, or stop it first (`tess-platform local stop`)"
+    )
+    assert DagsterDev(dev.dagster.home).url == dev.dagster.url  # no port: the running one's
+
+
 def test_a_refusal_exits_1_with_its_reasons(dev):
     elsewhere = dev.repo.commit("not merged to staging", branch=None)  # on main only
     out = shell(f"{PROMOTE} --sha {elsewhere}", dev.env, dev.dagster.port)
@@ -134,7 +145,8 @@ def test_no_wait_prints_the_run_and_returns(dev):
 
 def test_local_status_names_the_instance_the_launch_command_and_the_record(local):
     dev = local  # staging deployed and checked: its record is complete
-    out = shell(".venv/bin/tess-platform local status", dev.env, dev.dagster.port)
+    # no --dagster-port: the port `local up` started it on, read off the running instance
+    out = shell(".venv/bin/tess-platform local status", dev.env)
     assert out.returncode == 0, out.stderr
     assert f"dagster dev:  {dev.dagster.url}\n" in out.stdout
     assert f"DAGSTER_HOME: {dev.dagster.home}\n" in out.stdout
