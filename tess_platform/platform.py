@@ -34,7 +34,7 @@ from .releases import Release
 from .schema import import_jsonschema
 from .secrets import Redactor
 from .settings import Settings
-from .targets import SERVICE, Deployed, DeployError, Endpoint, Target
+from .targets import SERVICE, Deployed, DeployError, Endpoint, Target, last_deployed
 from .tree_digest import folder_digest
 from .values import Merged, canonical_sha256, diff, get_path
 
@@ -273,11 +273,11 @@ class Platform:
             )
             return DeployOutcome(unchanged, rhash, values.sha256, ["no change"])
         # compared with what serves, not with a failed revision after it
-        previous = [r for r in self.target.history(release) if r.status == "deployed"]
-        if previous and "fingerprint" not in previous[-1].record:
-            changes = [f"revision {previous[-1].revision} recorded no values to compare with"]
+        previous = last_deployed(self.target.history(release))
+        if previous and "fingerprint" not in previous.record:
+            changes = [f"revision {previous.revision} recorded no values to compare with"]
         else:
-            before = previous[-1].record["fingerprint"] if previous else None
+            before = previous.record["fingerprint"] if previous else None
             changes = diff(before, values.merged.fingerprint(), values.merged.secret_paths)
         record = {
             "git_sha": snapshot.sha,
@@ -295,7 +295,7 @@ class Platform:
     ) -> DeployOutcome:
         """Deploy, then run the release's checks; a release that fails them is rolled back to
         the revision it ran before (prod: users never stay on an unverified hub)."""
-        before = [r for r in self.target.history(release) if r.status == "deployed"]
+        before = last_deployed(self.target.history(release))
         outcome = self.deploy(snapshot, release, image, log)
         failed = [
             f"{name}: {result.description}"
@@ -304,16 +304,16 @@ class Platform:
         ]
         if not failed:
             return outcome
-        if not before or before[-1].revision == outcome.deployed.revision:
+        if not before or before.revision == outcome.deployed.revision:
             raise DeployError(
                 f"{release.name}: checks failed on revision {outcome.deployed.revision} "
                 f"({'; '.join(failed)}); no earlier revision to roll back to"
             )
-        back = self.target.rollback(release, before[-1].revision, log)
+        back = self.target.rollback(release, before.revision, log)
         raise DeployError(
             f"{release.name}: checks failed on revision "
             f"{outcome.deployed.revision} ({'; '.join(failed)}); rolled back to "
-            f"revision {before[-1].revision}, serving as revision {back.revision}"
+            f"revision {before.revision}, serving as revision {back.revision}"
         )
 
     def checks(
@@ -402,8 +402,8 @@ class Platform:
         return self.endpoint_for(release, self.values(self.tree(snapshot), release, None).merged)
 
     def _deployed_snapshot(self, release: Release) -> Snapshot:
-        deployed = [r for r in self.target.history(release) if r.status == "deployed"]
-        sha = deployed[-1].record.get("git_sha") if deployed else None
+        deployed = last_deployed(self.target.history(release))
+        sha = deployed.record.get("git_sha") if deployed else None
         if not sha:
             raise DeployError(f"{release.name}: not deployed by the pipeline yet")
         return self.repo.snapshot(sha)

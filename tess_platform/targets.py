@@ -53,6 +53,16 @@ class PastRevision:
     record: dict[str, Any]  # what the pipeline deployed: git_sha, release_hash, image, ...
 
 
+DEPLOYED = "deployed"  # helm's word for the revision that serves
+
+
+def last_deployed(history: list[PastRevision]) -> PastRevision | None:
+    """The newest revision that served as deployed: what serves, or served before a revision
+    that failed or is stuck after it."""
+    deployed = [r for r in history if r.status == DEPLOYED]
+    return deployed[-1] if deployed else None
+
+
 def serves_another_release(
     revision: PastRevision | None, deployed_hash: str | None, label: str = "revision"
 ) -> str | None:

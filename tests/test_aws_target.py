@@ -227,6 +227,20 @@ def test_a_release_is_a_helm_upgrade_of_the_pinned_chart_with_values_in_order(aw
     )
     again = platform.deploy(aws.snapshot, PRIVATE, image, print)
     assert again.changes == ["no change"]  # helm says it runs this release_hash already
+    # an upgrade left stuck after it (a deploy killed mid-helm): nothing serves as deployed,
+    # so the same tree goes to helm again, which rolls the stuck revision back and upgrades
+    state = aws.fake.log.with_name("state.json")
+    revisions = json.loads(state.read_text())
+    stuck = {"revision": revisions[-1]["revision"] + 1, "status": "pending-upgrade"}
+    state.write_text(json.dumps([*revisions, {**stuck, "description": "Preparing upgrade"}]))
+    assert target.serving(PRIVATE) is None
+    assert target.drift(PRIVATE, outcome.release_hash) == (
+        f"helm revision {stuck['revision']} is pending-upgrade"
+    )
+    recovered = platform.deploy(aws.snapshot, PRIVATE, image, print)
+    assert recovered.changes != ["no change"]
+    assert aws.fake.commands()[-4:-1] == ["history", "rollback", "upgrade"]
+    assert target.serving(PRIVATE).record["release_hash"] == outcome.release_hash
     endpoint = platform.endpoint(PRIVATE)
     assert (endpoint.url, endpoint.api_token) == (
         "https://staging.private.tess.example.org/",

@@ -22,6 +22,7 @@ from ...locks import env_file_lock, env_news, reentrant
 from ...releases import Release
 from ...settings import Settings
 from ...targets import (
+    DEPLOYED,
     Deployed,
     DeployError,
     PastRevision,
@@ -301,15 +302,17 @@ class AwsTarget:
         return out
 
     def serving(self, release: Release) -> PastRevision | None:
-        deployed = [r for r in self.history(release) if r.status == "deployed"]
-        return deployed[-1] if deployed else None
+        history = self.history(release)
+        # a newer revision failed or stuck (pending-*): not as deployed, so the next deploy
+        # goes to helm, which recovers it, instead of finding the release unchanged
+        return history[-1] if history and history[-1].status == DEPLOYED else None
 
     def drift(self, release: Release, deployed_hash: str | None) -> str | None:
         history = self.history(release)
         if not history:
             return "the release is not in the cluster" if deployed_hash else None
         last = history[-1]
-        if last.status != "deployed":
+        if last.status != DEPLOYED:
             return f"helm revision {last.revision} is {last.status}"
         return serves_another_release(last, deployed_hash, "helm revision")
 
