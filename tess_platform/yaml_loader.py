@@ -2,7 +2,8 @@
 about secrets.
 
 Bounded: at most MAX_BYTES, nested at most MAX_DEPTH deep, at most MAX_NODES nodes once
-aliases are expanded (a few lines of aliases can stand for billions of nodes). Strict: UTF-8
+aliases are expanded (a few lines of aliases can stand for billions of nodes), numbers of at
+most MAX_DIGITS. Strict: UTF-8
 text only; a key twice in one mapping is an error (the last would silently win, as helm's
 would); no tags beyond YAML's own plain types (`!x` is not data; helm would refuse it too);
 dates stay text, as helm reads them. Errors name the file, the line and the key; errors about
@@ -22,6 +23,7 @@ from .values import Path_, ValuesError, dotted
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 64
 MAX_NODES = 200_000
+MAX_DIGITS = 100  # an int longer is no setting (Python refuses to read one past 4,300)
 
 _PLAIN = "tag:yaml.org,2002:"
 _TAGS = {_PLAIN + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge")}
@@ -125,6 +127,12 @@ def _inspect(node, path: Path_, sizes: dict[int, int], open_: set[int], secret: 
             node.start_mark,
             f"{dotted(path)}: a YAML tag{shown} is not plain data; a value that starts with "
             "`!` must be quoted",
+        )
+    if node.tag == _PLAIN + "int" and len(node.value) > MAX_DIGITS:
+        raise _Refused(
+            node.start_mark,
+            f"{dotted(path)}: a number of {len(node.value):,} characters; no setting takes "
+            "one (quote it if it is text)",
         )
     open_.add(id(node))
     size = 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from conftest import PLANTED
 
 VALUES = "hub_config/tess-public/common.yaml"
+STAGING_VALUES = "hub_config/tess-public/staging.yaml"
 SECRETS = "hub_config/tess-public/secrets/staging.yaml"
 
 
@@ -105,6 +106,19 @@ CORPUS = [
         f"hub:\n  cookieSecret: {PLANTED}: oops\n".encode(),
         rf"{SECRETS}:2:\d+: malformed YAML",
         planted=PLANTED,
+    ),
+    Case(
+        "number_too_long",  # Python refuses to read an int past 4,300 digits: a traceback
+        VALUES,
+        b"cull:\n  timeout: " + b"9" * 5000 + b"\n",
+        rf"{VALUES}:2:12: cull.timeout: a number of 5,000 characters; no setting takes one",
+    ),
+    Case(
+        "key_that_moves_the_terminal_cursor",  # would overwrite the FAIL line with a fake one
+        STAGING_VALUES,
+        b'cull:\n  "\\rok\\e[2K": 1\n',
+        rf"{STAGING_VALUES}: cull\.\\rok\\x1b\[2K: not allowed by the jupyterhub",
+        loader=False,
     ),
     Case(
         "empty_local_yaml",

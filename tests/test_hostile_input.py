@@ -79,6 +79,7 @@ def test_a_hostile_commit_is_refused_by_every_command(site, deployed, case: Case
     for text in outputs:
         assert re.search(case.error, text), text[-2000:]
         assert "Traceback" not in text and len(text) < 4000
+        assert "\r" not in text and "\x1b" not in text  # shown escaped, never acted on
     supervisor = Supervisor(site.home)  # nothing deployed: the hub serves as before
     assert [r.revision for r in supervisor.history(RELEASE)] == deployed
     assert supervisor.status(RELEASE).running
@@ -94,7 +95,7 @@ def test_a_chart_that_cannot_be_read_deploys_nothing_and_blames_no_file_of_the_r
     result = site.run("deploy_staging")
     assert not result.success
     said = failures(result)["tess_public_staging"]
-    assert f"{tmp_path}: no values.schema.json for jupyterhub 4.4.0" in said
+    assert f"{tmp_path}: no values.schema.json (or .yaml) for jupyterhub 4.4.0" in said
     assert said.rstrip().endswith("Nothing was deployed; deploy again once it can.")
     assert "Fix the file" not in said
     assert [r.revision for r in Supervisor(site.home).history(RELEASE)] == deployed

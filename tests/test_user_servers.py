@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -136,8 +137,26 @@ def test_a_users_server_and_kernel_live_through_deploys_and_rollbacks(repo, tess
     assert rolled_back.success and supervisor.current(NAME).revision == 5
     kept("the rollback job")
 
+    # the file of the hub's API port damaged: the next revision listens where ada's server
+    # was told to reach its hub (its environment), not on a new port it cannot know
+    api_port = supervisor.release_dir(NAME) / "hub-api-port"
+    reached = api_port.read_text()
+    api_port.write_text("garbage")
+    repo.edit_yaml(  # the hub's own port back where it served, the culler changed
+        "hub_config/tess-public/local.yaml",
+        lambda d: d["custom"]["tess"]["local"]["ports"].update(
+            staging=urllib.parse.urlsplit(endpoint.url).port
+        ),
+    )
+    repo.edit_yaml(
+        "hub_config/tess-public/staging.yaml", lambda d: d.update(cull={"timeout": 1500})
+    )
+    deploy(platform, repo.commit("cull after 25 minutes"))
+    assert supervisor.current(NAME).revision == 6 and api_port.read_text() == reached
+    kept("a deploy over a damaged hub-api-port")
+
     status = cli("local", "status")
-    assert f"{NAME}: revision 5, running (pid " in status.stdout
+    assert f"{NAME}: revision 6, running (pid " in status.stdout
     assert ", 1 user server, " in status.stdout, status.stdout
     stopped = cli("local", "stop", NAME)
     assert stopped.stdout == f"stopped {NAME}: its hub and 1 user server\n", stopped.stderr

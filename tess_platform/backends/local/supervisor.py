@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -481,16 +482,24 @@ class Supervisor:
     def _hub_api_port(self, release: str, log) -> int:
         """The port of the hub's API, the same for every revision: user servers outlive their
         hub and reach the next one there."""
-        path = self.release_dir(release) / "hub-api-port"
-        with contextlib.suppress(OSError, ValueError):
-            port = int(path.read_text())
-            if 0 < port < 65536 and port_free(port):
-                return port
-            if self.user_servers(release):
-                log(
-                    f"{release}: the hub's API port {port} is taken by another process; user "
-                    "servers started before cannot reach the new hub: restart them"
-                )
+        path, servers = self.release_dir(release) / "hub-api-port", self.user_servers(release)
+        try:
+            port: int | None = int(path.read_text())
+        except FileNotFoundError:  # the release's first start
+            port = None
+        except (OSError, ValueError):
+            port = None
+            log(f"{path}: not a port number; the port running user servers reach, else a new one")
+        if port is None or not 0 < port < 65536:
+            port = _api_port_reached(servers)
+        if port is not None and port_free(port):
+            write_file(path, str(port))
+            return port
+        if port is not None and servers:
+            log(
+                f"{release}: the hub's API port {port} is taken by another process; user "
+                "servers started before cannot reach the new hub: restart them"
+            )
         port = _free_port()
         write_file(path, str(port))
         return port
@@ -611,6 +620,16 @@ def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Proce
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.05)
+
+
+def _api_port_reached(procs: list[psutil.Process]) -> int | None:
+    """The port of the hub's API that running user servers were given (their environment)."""
+    for proc in procs:
+        with contextlib.suppress(psutil.Error, ValueError):
+            url = proc.environ().get("JUPYTERHUB_API_URL", "")
+            if port := urllib.parse.urlsplit(url).port:
+                return port
+    return None
 
 
 def _servers(procs: list[psutil.Process]) -> list[psutil.Process]:
