@@ -28,7 +28,7 @@ from .control_plane import (
 )
 from .dagster_dev import DagsterDev, DagsterDevError
 from .git import GitError
-from .hierarchy import CONFIG_DIR, Tree, WorkTree
+from .hierarchy import AUTHENTICATOR, CONFIG_DIR, Tree, WorkTree
 from .hubploy.source import KEY_OPTION
 from .hubploy.source import read as read_hubploy
 from .hubs import hubs_of
@@ -38,7 +38,7 @@ from .platform import PROD, STAGING, Platform
 from .promotion import staging_verified
 from .releases import ENVIRONMENTS, Release, UnknownReleaseError
 from .secrets import SecretsError
-from .secrets_init import callback_url, init_secrets, preflight, uses_github
+from .secrets_init import init_secrets, preflight, release_callback_url, uses_github
 from .settings import SettingsError
 from .tags import APPROVER_TAG, SHA_TAG, approver_problem
 from .targets import DeployError
@@ -179,9 +179,7 @@ def _release_line(status) -> str:
 def _shared_password(current) -> bool:
     """Whether the revision that serves logs users in with the shared password."""
     values = current.record.get("fingerprint", {}) if current else {}
-    return get_path(values, ("hub", "config", "JupyterHub", "authenticator_class")) == (
-        "shared-password"
-    )
+    return get_path(values, AUTHENTICATOR) == "shared-password"
 
 
 def _server_users() -> str:
@@ -310,7 +308,7 @@ def cmd_secrets(platform: Platform, args: argparse.Namespace) -> int:
     if uses_github(tree.root, release):
         print(
             f"{release.name} logs in with GitHub. Its OAuth app's callback URL is "
-            f"{callback_url(tree.root, release)}",
+            f"{release_callback_url(tree.root, release)}",
             file=sys.stderr,
         )
         client_id = args.github_client_id or input("GitHub OAuth client id: ").strip()

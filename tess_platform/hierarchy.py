@@ -292,7 +292,17 @@ def host(release: Release, base: Merged) -> str:
             f"{CONFIG_DIR}/{release.deployment}/common.yaml: custom.tess.domain: "
             "required, the domain of the deployment's hosts"
         )
-    return domain if release.env == "prod" else f"staging.{domain}"
+    return host_of(domain, release.env)
+
+
+def host_of(domain: str, env: str) -> str:
+    """A deployment's host in `env`: its domain for prod, `staging.<domain>` otherwise."""
+    return domain if env == "prod" else f"staging.{domain}"
+
+
+def callback_url(host: str) -> str:
+    """Where GitHub sends a user back to a hub at `host` (its OAuth app's callback URL)."""
+    return f"https://{host}/hub/oauth_callback"
 
 
 ACCESS = ("custom", "tess", "access")

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from .files import write_file
-from .hierarchy import WorkTree, config_layers, host, secrets_path
+from .hierarchy import AUTHENTICATOR, WorkTree, callback_url, config_layers, host, secrets_path
 from .releases import Release
 from .secrets import SecretsError, hub_secrets
 from .targets import SERVICE
@@ -17,13 +17,12 @@ from .values import get_path, merge
 
 def uses_github(root: Path, release: Release) -> bool:
     merged = merge(config_layers(WorkTree(root), release, target="aws"))
-    auth = get_path(merged.values, ("hub", "config", "JupyterHub", "authenticator_class"))
-    return auth == "github"
+    return get_path(merged.values, AUTHENTICATOR) == "github"
 
 
-def callback_url(root: Path, release: Release) -> str:
+def release_callback_url(root: Path, release: Release) -> str:
     merged = merge(config_layers(WorkTree(root), release, target="aws"))
-    return f"https://{host(release, merged)}/hub/oauth_callback"
+    return callback_url(host(release, merged))
 
 
 def preflight(root: Path, release: Release, force: bool = False) -> Path:
@@ -60,7 +59,7 @@ def init_secrets(
             "GitHubOAuthenticator": {
                 "client_id": github[0],
                 "client_secret": github[1],
-                "oauth_callback_url": callback_url(root, release),
+                "oauth_callback_url": release_callback_url(root, release),
             }
         }
     header = f"# {release.name} secrets: encrypted in git by git-crypt\n"

@@ -102,10 +102,6 @@ class PlanSummary:
     def replaces(self) -> list[str]:
         return self._with("replace")
 
-    @property
-    def forgets(self) -> list[str]:
-        return self._with("forget")
-
     def counts(self) -> dict[str, int]:
         return {ACTION_LABEL[a]: len(self._with(a)) for a in reversed(ACTIONS)}
 

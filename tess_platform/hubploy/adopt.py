@@ -21,7 +21,15 @@ import yaml
 
 from ..chart import ChartFiles
 from ..files import write_file
-from ..hierarchy import ACCESS, AUTHENTICATOR, CONFIG_DIR, GITHUB, WorkTree
+from ..hierarchy import (
+    ACCESS,
+    AUTHENTICATOR,
+    CONFIG_DIR,
+    GITHUB,
+    WorkTree,
+    callback_url,
+    host_of,
+)
 from ..releases import ENVIRONMENTS, deployment_problem
 from ..schema import chart_values, rejected
 from ..secrets import SecretsError, hub_secrets
@@ -134,7 +142,7 @@ def _deployment(
         out.files[hub.written(name)] = _yaml(values, f"from {hub.source(name)}")
     merged = hub.merged()  # who may log in, decided
     for env in ENVIRONMENTS:  # a callback in the plain config, as in the secrets
-        _callbacks(merged[env], _host(domain, env), hub.source(env), report)
+        _callbacks(merged[env], host_of(domain, env), hub.source(env), report)
     auth = get_path(merged["prod"], AUTHENTICATOR)
     local = _local(into, d.name, auth, merged["prod"], ports)
     out.files[hub.written("local")] = _yaml(local, "the local target: ports, and how to log in")
@@ -209,19 +217,15 @@ def _domain(hub: _Hub, report: Report) -> str:
         )
         return domain
     report.add(TRANSLATED, file, dotted(HOSTS), f"now custom.tess.domain: {domain}")
-    if staging_host and staging_host != _host(domain, "staging"):
+    if staging_host and staging_host != host_of(domain, "staging"):
         report.add(
             CHECK,
             hub.source("staging"),
             dotted(HOSTS),
-            f"the staging hub moves from {staging_host} to {_host(domain, 'staging')}: point "
+            f"the staging hub moves from {staging_host} to {host_of(domain, 'staging')}: point "
             "DNS there",
         )
     return domain
-
-
-def _host(domain: str, env: str) -> str:
-    return domain if env == "prod" else f"staging.{domain}"
 
 
 def _first_host(values: dict) -> str | None:
@@ -459,7 +463,7 @@ def _secrets(
             chart_keys.pop(values, HOSTS)
             source = d.secrets.get(env) or d.secrets.get("common") or next(iter(d.secrets.values()))
             file = source.relpath
-            _callbacks(values, _host(domain, env), file, report)
+            _callbacks(values, host_of(domain, env), file, report)
             earlier = _read_yaml(into, relpath, secret=True)
             values = overlay(_generated(earlier), values)
             shape = overlay(shape, values)
@@ -497,7 +501,7 @@ def _strings(values: list) -> list[str]:
 
 def _callbacks(values: dict, host: str, file: str, report: Report) -> None:
     """An OAuth app's callback must be the hub's new host, or nobody logs in."""
-    expected = f"https://{host}/hub/oauth_callback"
+    expected = callback_url(host)
     for cls, traits in (get_path(values, ("hub", "config")) or {}).items():
         url = traits.get("oauth_callback_url") if isinstance(traits, dict) else None
         if isinstance(url, str) and url != expected:

@@ -9,6 +9,7 @@ import ast
 import copy
 from typing import Any
 
+from ..hierarchy import AUTHENTICATOR
 from ..values import Path_, dotted, get_path, has_path, leaf_paths, set_path
 from .report import CHECK, NOT_IMPORTED, TRANSLATED, Report
 
@@ -82,7 +83,6 @@ CLASS_NAMES = {
     "dummyauthenticator.DummyAuthenticator": "dummy",
     "jupyterhub.auth.DummyAuthenticator": "dummy",
 }
-AUTHENTICATOR: Path_ = ("hub", "config", "JupyterHub", "authenticator_class")
 UNKNOWN_AUTHENTICATOR = "an authenticator this import does not know: set hub.config by hand"
 UNKNOWN_SETTING = "a setting this import does not know: set its hub.config trait by hand"
 
@@ -231,9 +231,7 @@ def _auth(values: dict, file: str, report: Report) -> None:
         elif kind == "custom":
             _custom_auth(auth.pop("custom", None) or {}, config, file, report)
         else:
-            report.add(
-                NOT_IMPORTED, file, "auth.type", "an authenticator this import does not know"
-            )
+            report.add(NOT_IMPORTED, file, "auth.type", UNKNOWN_AUTHENTICATOR)
     auth.pop("safeToShowValues", None)  # the old chart's error message setting
     for path, (cls, trait) in AUTH_COMMON.items():
         if has_path(auth, path):
