@@ -27,7 +27,7 @@ from .control_plane import (
     read_outputs,
 )
 from .dagster_dev import DagsterDev, DagsterDevError
-from .git import GitError
+from .git import GitError, check_sha
 from .hierarchy import AUTHENTICATOR, CONFIG_DIR, Tree, WorkTree
 from .hubploy.source import KEY_OPTION
 from .hubploy.source import read as read_hubploy
@@ -41,7 +41,7 @@ from .secrets import SecretsError
 from .secrets_init import init_secrets, preflight, release_callback_url, uses_github
 from .settings import SettingsError
 from .tags import APPROVER_TAG, SHA_TAG, approver_problem
-from .targets import DeployError
+from .targets import DeployError, last_deployed
 from .values import ValuesError, get_path
 from .verification import Deploy, summary
 
@@ -293,6 +293,14 @@ def cmd_promote(platform: Platform, args: argparse.Namespace) -> int:
     return 0 if args.no_wait else _follow(dagster, "promote_prod", run_id)
 
 
+def _sha(text: str) -> str:
+    """A SHA checked before a run is launched for it."""
+    try:
+        return check_sha(text)
+    except GitError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _approver(name: str) -> str:
     """A name that names someone: the gate records it on the run and in prod's metadata."""
     if problem := approver_problem(name):
@@ -417,8 +425,14 @@ def _running(
             f"what runs is not known here ({e}); plan against a base instead: --base staging"
         ) from None
     if recorded is None:
-        if serving is None:
-            return None
+        if serving is None:  # nothing serves as deployed: against what was deployed, if any
+            serving = last_deployed(platform.target.history(release))
+            if serving is None:
+                return None
+            notes.append(
+                f"{release.name}: revision {serving.revision} does not serve as deployed "
+                "(its hub stopped, or changed by hand); planned against it"
+            )
         sha, revision, said = serving.record.get("git_sha"), serving.revision, ""
     else:
         deployed = recorded.get(release)
@@ -517,7 +531,9 @@ def parser() -> argparse.ArgumentParser:
         "promote", help="run promote_prod on the `dagster dev` of `local up` and follow it"
     )
     promote.add_argument("--approver", required=True, type=_approver, help="who approves it")
-    promote.add_argument("--sha", help="the SHA to promote (default: the newest staging verified)")
+    promote.add_argument(
+        "--sha", type=_sha, help="the SHA to promote (default: the newest staging verified)"
+    )
     promote.add_argument("--no-wait", action="store_true", help="return once it is launched")
     promote.add_argument(
         "--dagster-port", type=int, help="default: the port `local up` started Dagster on, or 3000"

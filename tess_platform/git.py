@@ -21,9 +21,17 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .files import write_file
 from .locks import file_lock
 from .quoting import quoted
 from .settings import tool_environment
+
+
+def check_sha(text: str) -> str:
+    """`text` if it can be a commit SHA (4 to 40 hex digits), else a GitError saying so."""
+    if not re.fullmatch(r"[0-9a-f]{4,40}", text or ""):
+        raise GitError(f"{quoted(text)} is not a git SHA")
+    return text
 
 
 class GitError(RuntimeError):
@@ -117,8 +125,7 @@ class Repo:
 
     def resolve(self, sha: str) -> str:
         """A full commit SHA known to the mirror, fetching once if it is not yet."""
-        if not re.fullmatch(r"[0-9a-f]{4,40}", sha or ""):
-            raise GitError(f"{quoted(sha)} is not a git SHA")
+        check_sha(sha)
         if not self.has_commit(sha):
             self.fetch()
         if not self.has_commit(sha):
@@ -186,9 +193,7 @@ class Repo:
                 tar.extractall(tmp, filter=_in_snapshot_filter(links_out))
             links_out += _remove_links_out(tmp)
             # beside the snapshot, before it appears: every reader of it finds the record
-            partial = record.with_name(f".partial-{os.getpid()}-{record.name}")
-            partial.write_text(json.dumps(sorted(links_out)))
-            os.replace(partial, record)  # the same content whoever extracts it
+            write_file(record, json.dumps(sorted(links_out)))  # the same whoever extracts it
             try:
                 tmp.rename(root)
             except OSError:  # another process extracted it first

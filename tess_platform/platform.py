@@ -12,6 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from .backends.image import ImageRef
 from .chart import JUPYTERHUB, ChartError, ChartFiles, chart_files, renderable
@@ -241,6 +242,14 @@ class Platform:
             except (RuntimeError, ValueError):  # bad values, no infra yet, AWS unreachable
                 wanted[release] = None
         return wanted
+
+    def rollback(self, release: Release, revision: int, log) -> tuple[Deployed, dict[str, Any]]:
+        """Return `release` to its earlier `revision`, under its environment's lock: what
+        serves now, and the record of the revision restored (its git_sha, image, hashes)."""
+        restored = {r.revision: r for r in self.target.history(release)}.get(revision)
+        with self.target.env_lock(release.env, log):
+            deployed = self.target.rollback(release, revision, log)
+        return deployed, restored.record if restored else {}
 
     def uninstall(self, release: Release, log) -> str:
         """Remove a release whose hub folder is gone from every branch that deploys it (else

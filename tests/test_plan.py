@@ -143,3 +143,8 @@ def test_plan_against_what_runs(repo, tess_env):
     public = next(r for r in json.loads(out.stdout)["releases"] if r["release"] == PUBLIC.name)
     assert public["reasons"] == ["`cull.timeout`: 600 → 660"]
     assert public["against"].startswith("tess-public-staging revision 1 (")
+
+    platform.target.supervisor.stop(PUBLIC.name)  # stopped, revision 1 is still what it runs
+    out = cli("plan", "--env", "staging", cwd=repo.path)
+    assert "| `tess-public-staging` | **deploy** | `cull.timeout`: 600 → 660" in out.stdout
+    assert "tess-public-staging: revision 1 does not serve as deployed" in out.stdout

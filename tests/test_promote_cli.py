@@ -99,6 +99,9 @@ def test_an_approver_of_only_whitespace_is_refused_before_anything_launches(dev)
     out = shell('.venv/bin/tess-platform promote --approver "  "', dev.env, dev.dagster.port)
     assert out.returncode == 2
     assert "argument --approver: must name who approves the promotion" in out.stderr
+    out = shell(f"{PROMOTE} --sha main", dev.env, dev.dagster.port)  # a branch, not a SHA
+    assert out.returncode == 2
+    assert "argument --sha: 'main' is not a git SHA" in out.stderr
     assert not dev.instance.get_runs(RunsFilter(job_name="promote_prod"))
 
 

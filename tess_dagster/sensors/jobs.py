@@ -63,13 +63,9 @@ def rollback_release(
 ) -> None:
     try:
         release = Release.parse(config.release)
-        target = platform.platform.target
-        restored = {r.revision: r for r in target.history(release)}.get(config.revision)
-        with target.env_lock(release.env, context.log.info):
-            deployed = target.rollback(release, config.revision, context.log.info)
+        deployed, record = platform.platform.rollback(release, config.revision, context.log.info)
     except (UnknownReleaseError, DeployError) as e:
-        raise Failure(description=f"{e}. Nothing was changed.") from None
-    record = restored.record if restored else {}
+        raise platform.failure(e, "Nothing was changed.") from None
     context.log.info(
         f"{release.name}: revision {config.revision} restored as revision {deployed.revision}"
     )
@@ -108,7 +104,7 @@ def uninstall_release(
         release = Release.parse(config.release)
         said = platform.platform.uninstall(release, context.log.info)
     except (UnknownReleaseError, DeployError) as e:
-        raise Failure(description=platform.platform.redact(str(e))) from None
+        raise platform.failure(e, "Nothing was changed.") from None
     context.log.info(f"{said} (approved by {approver.strip()})")
 
 

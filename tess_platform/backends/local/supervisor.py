@@ -120,6 +120,13 @@ def _write(path: Path, data: Any, mode: int = 0o644) -> None:
     write_file(path, json.dumps(data, indent=2, sort_keys=True), mode)
 
 
+def _write_revision(folder: Path, files: dict[str, Any]) -> None:
+    """A new revision's folder with what its hub starts from, each file with its mode."""
+    folder.mkdir(parents=True)
+    for name, mode in REVISION_FILES.items():
+        _write(folder / name, files[name], mode)
+
+
 class Supervisor:
     def __init__(self, home: Path, start_timeout: float = 60.0) -> None:
         self.home = home
@@ -252,10 +259,8 @@ class Supervisor:
                 record,
                 config_sha256=canonical_sha256(hub.config),
             )
-            folder = self._revision_dir(release, n)
-            folder.mkdir(parents=True)
-            _write(folder / "config.json", hub.config)
-            _write(folder / "secrets.json", hub.secrets, mode=0o600)
+            files = {"config.json": hub.config, "secrets.json": hub.secrets}
+            _write_revision(self._revision_dir(release, n), files)
             self._save(rev)
             self.stop_hub(release, log=log)
             log(f"{release}: starting revision {n} on {rev.url}")
@@ -307,10 +312,7 @@ class Supervisor:
 
     def _restore(self, source: Revision, files: dict[str, Any], n: int, log) -> Revision:
         release = source.release
-        dst = self._revision_dir(release, n)
-        dst.mkdir(parents=True)
-        for name, mode in REVISION_FILES.items():
-            _write(dst / name, files[name], mode)
+        _write_revision(self._revision_dir(release, n), files)
         rev = Revision(
             release,
             n,
