@@ -484,7 +484,7 @@ class Supervisor:
     def _hub_api_port(self, release: str, log) -> int:
         """The port of the hub's API, the same for every revision: user servers outlive their
         hub and reach the next one there."""
-        path, servers = self.release_dir(release) / "hub-api-port", self.user_servers(release)
+        path = self.release_dir(release) / "hub-api-port"
         try:
             port: int | None = int(path.read_text())
         except FileNotFoundError:  # the release's first start
@@ -492,12 +492,14 @@ class Supervisor:
         except (OSError, ValueError):
             port = None
             log(f"{path}: not a port number; the port running user servers reach, else a new one")
+        if port is not None and 0 < port < 65536 and port_free(port):
+            return port  # as it was: no look at the processes
         if port is None or not 0 < port < 65536:
-            port = _api_port_reached(servers)
+            port = _api_port_reached(self.user_servers(release))
         if port is not None and port_free(port):
             write_file(path, str(port))
             return port
-        if port is not None and servers:
+        if port is not None and self.user_servers(release):
             log(
                 f"{release}: the hub's API port {port} is taken by another process; user "
                 "servers started before cannot reach the new hub: restart them"
