@@ -202,6 +202,8 @@ def test_a_users_code_reads_nothing_of_the_hub_the_platform_or_another_user(repo
     found = json.loads(run.output)
     assert found.pop("uid") >= FIRST_UID and found.pop("own home") == 4
     assert found == dict.fromkeys(paths, "denied")
+    for shared in (platform.target.efs, platform.target.scratch):  # passable, never listable
+        assert shared.stat().st_mode & 0o777 == 0o711, shared
     uids = {p.username() for p in platform.target.supervisor.user_servers(NAME)}
     assert len(uids) == 2 and "root" not in uids  # a uid each: neither reads the other
 

@@ -71,6 +71,8 @@ class LocalTarget:
         self.home.chmod(0o711)  # passable, not listable
         for private in (self.supervisor.releases_dir, self.home / "secrets"):
             private.mkdir(mode=0o700, exist_ok=True)  # before any hub writes into them
+        for shared in (self.efs, self.scratch):  # not made by a first spawn, listable (0755)
+            shared.mkdir(mode=0o711, exist_ok=True)
         for child in self.home.iterdir():
             if child.is_symlink():
                 continue
