@@ -10,10 +10,9 @@ LIMIT = 60
 def clipped(text: str, limit: int = LIMIT) -> str:
     """`text` itself if short, else its start and how long it was; a character that a terminal
     would act on (a carriage return, an escape) shown as its escape, never sent."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    if len(text) <= limit:
-        return text
-    return f"{text[: limit - 1]}… ({len(text)} characters)"
+    if len(text) > limit:  # clipped first: a megabyte is never walked character by character
+        text = f"{text[: limit - 1]}… ({len(text)} characters)"
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def quoted(value: object, limit: int = LIMIT) -> str:

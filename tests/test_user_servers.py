@@ -31,6 +31,7 @@ from tess_platform.backends.local.isolation import (
     FIRST_UID,
     memory_cgroups,
     memory_enforcement,
+    uid_key,
     user_uid,
 )
 from tess_platform.backends.local.spawner import listening
@@ -321,7 +322,7 @@ def test_each_user_gets_a_uid_of_its_own_though_hubs_ask_at_once(tmp_path):
     and user of two TESS_LOCAL_HOMEs are two users."""
     registry = tmp_path / "uids.json"
     homes = [tmp_path / "home-a" / "releases/tess-public-staging/state", tmp_path / "home-b"]
-    keys = [f"{machine_release_name(h)}/user-{n}" for h in homes for n in range(4)]
+    keys = [uid_key(machine_release_name(h), f"user-{n}") for h in homes for n in range(4)]
     with ProcessPoolExecutor(4) as pool:
         uids = list(pool.map(_uid_of, [str(registry)] * len(keys), keys))
     assert len(set(uids)) == len(keys) and min(uids) >= FIRST_UID

@@ -73,8 +73,13 @@ def remove_cgroup(group: Path, wait: float = 3.0) -> None:
                 time.sleep(0.05)
 
 
+def uid_key(on_machine: str, user: str) -> str:
+    """A user's key in the registry: the release by its name unique on the machine, the user."""
+    return f"{on_machine}/{user}"
+
+
 def user_uid(registry: Path, key: str) -> int:
-    """The uid given to `key` (home/release/user), given now if it has none: one registry for
+    """The uid given to `key` (uid_key), given now if it has none: one registry for
     every release of the machine, read and written under its lock, and written whole (a hub
     killed mid-write leaves the registry as it was). A new uid is above every uid given and
     every uid a process of the machine runs as: a registry lost or moved never hands a running
@@ -95,7 +100,7 @@ def uids_of(registry: Path, on_machine: str) -> set[int]:
         uids = json.loads(registry.read_text())
     except (OSError, ValueError):
         return set()
-    return {uid for key, uid in uids.items() if key.startswith(f"{on_machine}/")}
+    return {uid for key, uid in uids.items() if key.startswith(uid_key(on_machine, ""))}
 
 
 def _process_uids() -> set[int]:

@@ -22,7 +22,14 @@ import psutil
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Unicode
 
-from .isolation import limit_data, memory_cgroups, remove_cgroup, runs_as_root, user_uid
+from .isolation import (
+    limit_data,
+    memory_cgroups,
+    remove_cgroup,
+    runs_as_root,
+    uid_key,
+    user_uid,
+)
 from .ports import port_free
 
 PORT_TRIES = 3  # ports picked at random, hubs apart: a second collision is all but impossible
@@ -40,7 +47,7 @@ class LocalUserSpawner(SimpleLocalProcessSpawner):
     def _uid(self) -> int | None:
         if not runs_as_root():
             return None
-        return user_uid(Path(self.uid_registry), f"{self.on_machine}/{self.user.name}")
+        return user_uid(Path(self.uid_registry), uid_key(self.on_machine, self.user.name))
 
     async def start(self):
         uid = self._uid()

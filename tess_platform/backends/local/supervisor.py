@@ -487,19 +487,20 @@ class Supervisor:
         path = self.release_dir(release) / "hub-api-port"
         try:
             port: int | None = int(path.read_text())
+            if not 0 < port < 65536:
+                raise ValueError(port)
         except FileNotFoundError:  # the release's first start
             port = None
         except (OSError, ValueError):
             port = None
             log(f"{path}: not a port number; the port running user servers reach, else a new one")
-        if port is not None and 0 < port < 65536 and port_free(port):
-            return port  # as it was: no look at the processes
-        if port is None or not 0 < port < 65536:
-            port = _api_port_reached(self.user_servers(release))
         if port is not None and port_free(port):
+            return port  # as it was: no look at the processes
+        servers = self.user_servers(release)
+        if port is None and (port := _api_port_reached(servers)) and port_free(port):
             write_file(path, str(port))
             return port
-        if port is not None and self.user_servers(release):
+        if port is not None and servers:
             log(
                 f"{release}: the hub's API port {port} is taken by another process; user "
                 "servers started before cannot reach the new hub: restart them"
