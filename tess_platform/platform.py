@@ -33,9 +33,9 @@ from .manifests import check_release, read_cluster
 from .plan import ReleaseSide
 from .releases import Release
 from .schema import import_jsonschema
-from .secrets import Redactor
+from .secrets import SERVICE, Redactor
 from .settings import Settings
-from .targets import SERVICE, Deployed, DeployError, Endpoint, Target, last_deployed
+from .targets import Deployed, DeployError, Endpoint, Target, last_deployed
 from .tree_digest import folder_digest
 from .values import Merged, canonical_sha256, diff, get_path
 

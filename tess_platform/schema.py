@@ -3,12 +3,14 @@ problem in. Messages never quote a value: a value may be a secret."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import TYPE_CHECKING, Any
 
 from .chart import ChartFiles
 from .iri_grammar import skip_iri_grammar
 from .quoting import clipped
+from .secrets import SECRETS_FILE_KEYS
 from .values import Layer, Merged, Path_, ValuesError, dotted, merge
 
 if TYPE_CHECKING:
@@ -43,9 +45,15 @@ def rejected(chart: ChartFiles, merged: Merged) -> list[tuple[Path_, str]]:
 
 def problems(chart: ChartFiles, merged: Merged) -> list[str]:
     return [
-        f"{merged.source_of(path)}: {dotted(path)}: {reason}"
+        f"{merged.source_of(path)}: {_shown(path, merged)}: {reason}"
         for path, reason in rejected(chart, merged)
     ]
+
+
+def _shown(path: Path_, merged: Merged) -> str:
+    """A refused key's path, as a secrets file's keys are shown if a secrets file set it."""
+    secret = any(p[: len(path)] == path for p in merged.secret_paths)
+    return dotted(path, SECRETS_FILE_KEYS if secret else None)
 
 
 def validate(chart: ChartFiles, merged: Merged, what: str) -> None:
@@ -67,7 +75,10 @@ def _explain(error: jsonschema.ValidationError, chart: ChartFiles) -> list[tuple
             for k in error.instance
             if k not in allowed and not any(re.search(p, k) for p in patterns)
         ]
-        return [((*path, str(k)), f"not allowed by {schema_name}") for k in sorted(extra)]
+        return [
+            ((*path, str(k)), f"not allowed by {schema_name}{_nearest(str(k), allowed)}")
+            for k in sorted(extra)
+        ]
     if kind == "type":
         return [(path, f"must be of type {_types(error.validator_value)} in {schema_name}")]
     if kind == "enum":
@@ -76,6 +87,13 @@ def _explain(error: jsonschema.ValidationError, chart: ChartFiles) -> list[tuple
         missing = [k for k in error.validator_value if k not in (error.instance or {})]
         return [((*path, k), f"is required by {schema_name}") for k in missing]
     return [(path, f"fails `{kind}: {_short(error.validator_value)}` of {schema_name}")]
+
+
+def _nearest(key: str, allowed: set[str]) -> str:
+    """The schema's name a refused key is a typo of, if one is near: a public name, so shown
+    also where the key itself is not (a secrets file's)."""
+    near = difflib.get_close_matches(key, sorted(allowed), n=1)
+    return f"; did you mean `{near[0]}`?" if near else ""
 
 
 def _types(value: Any) -> str:

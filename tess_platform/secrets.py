@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 
 from .files import private_temp_file
 
+SERVICE = "tess-platform"  # the hub service whose token the pipeline's checks use
+
 GIT_CRYPT_MAGIC = b"\0GITCRYPT\0"
 
 
@@ -60,7 +62,7 @@ def generate_token(nbytes: int = 32) -> str:
     return _random.token_hex(nbytes)
 
 
-def hub_secrets(service: str, token: Callable[[], str] = generate_token) -> dict:
+def hub_secrets(service: str = SERVICE, token: Callable[[], str] = generate_token) -> dict:
     """The secrets every hub needs, freshly generated: the proxy token, the cookie secret, and
     the token of the pipeline's service (its health checks). `token=str` gives their shape."""
     return {
@@ -70,6 +72,31 @@ def hub_secrets(service: str, token: Callable[[], str] = generate_token) -> dict
             "services": {service: {"apiToken": token()}},
         },
     }
+
+
+def github_secrets(client_id: str, client_secret: str, callback_url: str) -> dict:
+    """What a hub that logs in with GitHub adds to its secrets file: the OAuth app's."""
+    return {
+        "GitHubOAuthenticator": {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "oauth_callback_url": callback_url,
+        }
+    }
+
+
+def _names(tree: dict) -> set[str]:
+    return {str(k) for k in tree} | {
+        n for v in tree.values() if isinstance(v, dict) for n in _names(v)
+    }
+
+
+# The names a secrets file holds as the platform writes it: public (they are in this code and
+# the examples), so a message about a secrets file may name them; any other key of one, maybe a
+# token pasted where a key goes, is never shown (values.dotted).
+SECRETS_FILE_KEYS = frozenset(
+    _names(hub_secrets(token=str)) | {"config"} | _names(github_secrets("", "", ""))
+)
 
 
 class Redactor:

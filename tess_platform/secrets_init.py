@@ -10,8 +10,7 @@ import yaml
 from .files import write_file
 from .hierarchy import AUTHENTICATOR, WorkTree, callback_url, config_layers, host, secrets_path
 from .releases import Release
-from .secrets import SecretsError, hub_secrets
-from .targets import SERVICE
+from .secrets import SecretsError, github_secrets, hub_secrets
 from .values import get_path, merge
 
 
@@ -49,19 +48,13 @@ def init_secrets(
 ) -> Path:
     """Write `hub_config/<d>/secrets/<env>.yaml`; `github` is the OAuth app's (id, secret)."""
     path = preflight(root, release, force)
-    secrets = hub_secrets(SERVICE)
+    secrets = hub_secrets()
     if uses_github(root, release):
         if github is None:
             raise SecretsError(
                 f"{release.name} logs in with GitHub: give the OAuth app's client id and secret"
             )
-        secrets["hub"]["config"] = {
-            "GitHubOAuthenticator": {
-                "client_id": github[0],
-                "client_secret": github[1],
-                "oauth_callback_url": release_callback_url(root, release),
-            }
-        }
+        secrets["hub"]["config"] = github_secrets(*github, release_callback_url(root, release))
     header = f"# {release.name} secrets: encrypted in git by git-crypt\n"
     write_file(path, header + yaml.safe_dump(secrets, sort_keys=False))
     return path

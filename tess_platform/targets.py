@@ -14,8 +14,6 @@ from .hierarchy import ReleaseValues
 from .releases import Release
 from .values import Layer, Merged
 
-SERVICE = "tess-platform"  # the hub service whose token the pipeline's checks use
-
 
 class DeployError(RuntimeError):
     """A release did not deploy; the message says what happened and what was put back."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,9 +145,16 @@ def _replace_paths(values: dict, paths: set[Path_], replace) -> dict:
     return out
 
 
-def dotted(path: Path_) -> str:
-    """A key's path for a message; a key of a megabyte is clipped."""
-    return ".".join(clipped(key) for key in path) if path else "(top level)"
+HIDDEN_KEY = "‹a key›"
+
+
+def dotted(path: Path_, names: Collection[str] | None = None) -> str:
+    """A key's path for a message; a key of a megabyte is clipped. With `names` (a secrets
+    file's path), a key that is none of them shows as HIDDEN_KEY: a token pasted where a key
+    goes is a key, and must not show."""
+    if not path:
+        return "(top level)"
+    return ".".join(clipped(k) if names is None or k in names else HIDDEN_KEY for k in path)
 
 
 def diff(old: dict[str, Any] | None, new: dict[str, Any], secret_paths: set[Path_]) -> list[str]:

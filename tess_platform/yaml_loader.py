@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .quoting import clipped
+from .secrets import SECRETS_FILE_KEYS
 from .values import Path_, ValuesError, dotted
 
 MAX_BYTES = 1_000_000
@@ -120,18 +121,18 @@ def _inspect(node, path: Path_, sizes: dict[int, int], open_: set[int], secret: 
     if id(node) in sizes:  # an alias of a node already counted
         return sizes[id(node)]
     if id(node) in open_:
-        raise _Refused(node.start_mark, f"{dotted(path)}: a YAML alias refers to itself")
+        raise _Refused(node.start_mark, f"{_key(path, secret)}: a YAML alias refers to itself")
     if node.tag not in _TAGS:
         shown = "" if secret else f" ({clipped(node.tag)})"
         raise _Refused(
             node.start_mark,
-            f"{dotted(path)}: a YAML tag{shown} is not plain data; a value that starts with "
+            f"{_key(path, secret)}: a YAML tag{shown} is not plain data; a value that starts with "
             "`!` must be quoted",
         )
     if node.tag == _PLAIN + "int" and len(node.value) > MAX_DIGITS:
         raise _Refused(
             node.start_mark,
-            f"{dotted(path)}: a number of {len(node.value):,} characters; no setting takes "
+            f"{_key(path, secret)}: a number of {len(node.value):,} characters; no setting takes "
             "one (quote it if it is text)",
         )
     open_.add(id(node))
@@ -143,11 +144,11 @@ def _inspect(node, path: Path_, sizes: dict[int, int], open_: set[int], secret: 
                 size += _inspect(value, path, sizes, open_, secret)
                 continue
             if not isinstance(key, yaml.ScalarNode) or key.tag not in _TAGS:
-                raise _Refused(key.start_mark, f"{dotted(path)}: a key must be a plain value")
+                raise _Refused(key.start_mark, f"{_key(path, secret)}: a key must be a plain value")
             if key.value in seen:
                 raise _Refused(
                     key.start_mark,
-                    f"{dotted((*path, key.value))}: set twice in one mapping (the second "
+                    f"{_key((*path, key.value), secret)}: set twice in one mapping (the second "
                     "would silently win); keep one",
                 )
             seen.add(key.value)
@@ -159,10 +160,15 @@ def _inspect(node, path: Path_, sizes: dict[int, int], open_: set[int], secret: 
     if size > MAX_NODES:
         raise _Refused(
             node.start_mark,
-            f"{dotted(path)}: more than {MAX_NODES:,} values once its aliases are expanded",
+            f"{_key(path, secret)}: more than {MAX_NODES:,} values once its aliases are expanded",
         )
     sizes[id(node)] = size
     return size
+
+
+def _key(path: Path_, secret: bool) -> str:
+    """A key's path for a message; in a secrets file, only the names the platform writes."""
+    return dotted(path, SECRETS_FILE_KEYS if secret else None)
 
 
 def _where(mark) -> str:

@@ -108,6 +108,21 @@ CORPUS = [
         planted=PLANTED,
     ),
     Case(
+        "secret_pasted_as_a_key",  # a key no schema allows: its name would be the token
+        SECRETS,
+        f"hub:\n  cookieSecret: x\n  {PLANTED}: y\n".encode(),
+        rf"{SECRETS}: hub\.‹a key›: not allowed by the jupyterhub",
+        planted=PLANTED,
+        loader=False,
+    ),
+    Case(
+        "secret_pasted_as_a_key_twice",
+        SECRETS,
+        f"hub:\n  config:\n    {PLANTED}: a\n    {PLANTED}: b\n".encode(),
+        rf"{SECRETS}:4:5: hub\.config\.‹a key›: set twice in one mapping",
+        planted=PLANTED,
+    ),
+    Case(
         "number_too_long",  # Python refuses to read an int past 4,300 digits: a traceback
         VALUES,
         b"cull:\n  timeout: " + b"9" * 5000 + b"\n",

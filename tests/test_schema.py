@@ -55,7 +55,7 @@ def test_an_unknown_key_names_its_file_and_key_path(repo, chart):
         values_of(repo, chart)
     assert (
         "hub_config/tess-public/common.yaml: singleuser.memry: not allowed by the "
-        "jupyterhub 4.4.0 values schema"
+        "jupyterhub 4.4.0 values schema; did you mean `memory`?"
     ) in str(err.value)
 
 

@@ -96,17 +96,22 @@ def test_the_wrong_key_is_a_clear_error(planted, tmp_path, monkeypatch):
         platform.values(platform.tree(platform.repo.snapshot(sha)), PRIVATE, None)
 
 
+@pytest.mark.parametrize("key", ["secretTokn", PLANTED])
 def test_a_schema_error_in_the_secrets_file_names_it_but_not_the_secret(
-    repo, tess_env, tmp_path, monkeypatch
+    repo, tess_env, tmp_path, monkeypatch, key
 ):
-    repo.write(SECRETS, {"proxy": {"secretTokn": PLANTED}})
+    """A key of a secrets file the schema refuses may be a token pasted where a key goes: it is
+    never named; the schema's name it is nearest to is (public)."""
+    repo.write(SECRETS, {"proxy": {key: PLANTED}})
     sha = repo.commit("a typo in the secrets")
     monkeypatch.setenv("TESS_GIT_CRYPT_KEY", export_key(repo, tmp_path / "key"))
     platform = Platform()
     with pytest.raises(ValuesError) as err:
         platform.values(platform.tree(platform.repo.snapshot(sha)), PRIVATE, None)
-    assert f"{SECRETS}: proxy.secretTokn: not allowed by the jupyterhub 4.4.0" in str(err.value)
-    assert PLANTED not in str(err.value)
+    said = str(err.value)
+    assert f"{SECRETS}: proxy.‹a key›: not allowed by the jupyterhub 4.4.0" in said
+    assert said.endswith("; did you mean `secretToken`?") == (key == "secretTokn")
+    assert PLANTED not in said and key not in said
 
 
 def test_the_values_command_masks_the_secret(planted, tess_env):

@@ -33,7 +33,6 @@ from ..hierarchy import (
 from ..releases import ENVIRONMENTS, deployment_problem
 from ..schema import chart_values, rejected
 from ..secrets import SecretsError, hub_secrets
-from ..targets import SERVICE
 from ..tree_digest import folder_digest
 from ..values import Layer, ValuesError, dotted, get_path, has_path, leaf_paths, set_path
 from ..yaml_loader import load_mapping
@@ -426,7 +425,7 @@ def _secrets(
     files lack (tokens kept from an earlier import, else new); without the old key, their
     shape alone, as the example."""
     folder = f"{CONFIG_DIR}/{d.name}/secrets"
-    shape = hub_secrets(SERVICE, token=str)
+    shape = hub_secrets(token=str)
     if auth == "github":
         client = {"client_id": "", "client_secret": "", "oauth_callback_url": ""}
         set_path(shape, GITHUB, client)
@@ -516,7 +515,7 @@ def _callbacks(values: dict, host: str, file: str, report: Report) -> None:
 def _generated(earlier: dict) -> dict:
     """The platform's tokens: an earlier import's where there was one (a re-run changes
     nothing), else fresh ones."""
-    fresh = hub_secrets(SERVICE)
+    fresh = hub_secrets()
     out: dict = {}
     for path in filter(None, leaf_paths(fresh)):
         set_path(out, path, get_path(earlier, path) or get_path(fresh, path))

@@ -15,7 +15,6 @@ from ...releases import Release
 from ...secrets import generate_token, hub_secrets
 from ...settings import Settings
 from ...targets import (
-    SERVICE,
     Deployed,
     DeployError,
     PastRevision,
@@ -140,7 +139,7 @@ class LocalTarget:
         path = self.password_file(release)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            generated = hub_secrets(SERVICE)
+            generated = hub_secrets()
             generated["hub"]["config"] = {
                 "SharedPasswordAuthenticator": {"user_password": generate_token(12)}
             }
