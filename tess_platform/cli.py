@@ -173,7 +173,8 @@ def _release_line(status) -> str:
         return f"{status.release}: not deployed"
     state = f"running (pid {status.pid})" if status.running else "stopped"
     servers = _count(status.user_servers, "user server")
-    return f"{status.release}: revision {status.revision}, {state}, {servers}, {status.url}"
+    line = f"{status.release}: revision {status.revision}, {state}, {servers}, {status.url}"
+    return line + (f"\n  {status.problem}" if status.problem else "")
 
 
 def _shared_password(current) -> bool:
@@ -227,12 +228,14 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
         unreadable = 0
         for name in supervisor.releases():
             try:
-                status = supervisor.status(name)
+                status, drift = supervisor.status(name), supervisor.drift(name)
             except SupervisorError as e:  # this release's state only: the others are shown
                 print(f"{name}: {e}")
                 unreadable += 1
                 continue
             print(_release_line(status))
+            if drift:  # an interrupted deploy, a hub that died: what serves is not as deployed
+                print(f"  not as deployed: {drift}")
             if proc:  # the verification record, as Dagster holds it
                 print(f"  {_verification(dagster, Release.parse(name), status.revision)}")
             if _shared_password(supervisor.current(name)):

@@ -82,6 +82,7 @@ def test_local_status_stop_and_start(repo, tess_env):
 
     status = cli("local", "status")
     assert "tess-private-staging: revision 1, running (pid " in status.stdout
+    assert "not as deployed" not in status.stdout
     assert url in status.stdout
     password_file = platform.target.password_file(release)
     assert (
@@ -91,7 +92,9 @@ def test_local_status_stop_and_start(repo, tess_env):
     assert cli("local", "stop").stdout == (
         "stopped tess-private-staging: its hub and 0 user servers\n"
     )
-    assert "revision 1, stopped" in cli("local", "status").stdout
+    stopped = cli("local", "status").stdout
+    assert "revision 1, stopped" in stopped
+    assert "  not as deployed: the hub process of revision 1 is not running\n" in stopped
     assert cli("local", "start").stdout.endswith(f"tess-private-staging: revision 1 at {url}\n")
     assert requests.get(url + "hub/health", timeout=10).ok
 

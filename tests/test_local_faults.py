@@ -21,6 +21,7 @@ from conftest import PLANTED, hub_processes, port_taken
 from conftest import deploy as deploy_release
 
 from tess_platform.backends.local.supervisor import StateFileError
+from tess_platform.cli import _release_line
 from tess_platform.locks import OrphanedError, file_lock, lock_held
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -252,20 +253,29 @@ def test_unreadable_state_files_are_named_and_the_next_deploy_completes(repo, pl
     deploy(platform, sha)
     folder = supervisor.release_dir(NAME)
 
-    # a superseded revision's record and hub.pid cut short: listed, and no running hub
-    old_record = folder / "revisions/1/revision.json"
+    # a superseded revision's record and hub.pid cut short: listed, and the running hub found
+    # by its processes, the file named
+    old_record, pidfile = folder / "revisions/1/revision.json", folder / "hub.pid"
     cut_short(old_record)
-    cut_short(folder / "hub.pid")
+    cut_short(pidfile)
     status = supervisor.status(NAME)
-    assert (status.revision, status.running) == (2, False)
+    assert (status.revision, status.running) == (2, True)
+    assert status.problem.startswith(f"{pidfile}: not valid JSON (line ")
+    assert f"running (pid {status.pid})" in _release_line(status)
+    assert f"\n  {status.problem}" in _release_line(status)  # `local status` names it too
+    assert status.problem.endswith(
+        "; written anew when the hub next starts (a deploy of a change, `local start`)"
+    )
     old = supervisor.history(NAME)[0]
     assert (old.revision, old.status) == (1, "unreadable")
     assert old.description.startswith(f"{old_record}: not valid JSON (line ")
-    assert supervisor.drift(NAME) == "the hub process of revision 2 is not running"
+    assert supervisor.drift(NAME) is None  # what runs is what was deployed
     log: list[str] = []
-    assert deploy(platform, sha, log.append).deployed.revision == 3  # stops the unrecorded hub
-    assert any("a hub that is gone left running" in line for line in log)
+    sha = commit_change(repo, 800)
+    assert deploy(platform, sha, log.append).deployed.revision == 3  # stops revision 2's hub
+    assert not any("a hub that is gone left running" in line for line in log)
     assert_serving(supervisor, 3)
+    assert supervisor.status(NAME).problem is None
 
     # the serving revision's config.json cut short: drift names it (the staging sensor
     # redeploys drift); then its record too: it may be what serves, so every reader stops

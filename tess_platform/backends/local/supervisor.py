@@ -110,6 +110,7 @@ class HubStatus:
     pid: int | None
     url: str | None
     user_servers: int = 0
+    problem: str | None = None  # a damaged state file the status was read without
 
 
 def _now() -> str:
@@ -352,21 +353,40 @@ class Supervisor:
         return self.release_dir(release) / "hub.pid"
 
     def _hub(self, release: str) -> Hub | None:
-        """The hub process hub.pid names, if it runs the revision hub.pid names. An
-        unreadable hub.pid names none: stop_hub finds the release's processes without it."""
+        return self._find_hub(release)[0]
+
+    def _find_hub(self, release: str) -> tuple[Hub | None, str | None]:
+        """The hub process hub.pid names, if it runs the revision hub.pid names; and what is
+        wrong with hub.pid if it cannot be read (a disk full, a kill mid-write): then the one
+        hub among the release's processes, found by the revision each was started from."""
+        path = self._pidfile(release)
+        if not path.exists():  # stopped, or never started
+            return None, None
         try:
-            recorded = read_state_file(self._pidfile(release), "the next operation replaces it")
-            pid, revision = int(recorded["pid"]), int(recorded["revision"])
+            recorded = read_state_file(path, REWRITTEN)
+            return self._running(release, int(recorded["pid"]), int(recorded["revision"])), None
+        except StateFileError as e:
+            problem = str(e)
+        except (KeyError, TypeError, ValueError):
+            problem = f"{path}: no pid and revision in it; {REWRITTEN}"
+        hubs = []
+        for proc in self._processes(release):
+            name = Path((proc.info["environ"] or {}).get("TESS_HUB_REVISION", "")).name
+            if name.isdigit() and (hub := self._running(release, proc.pid, int(name))):
+                hubs.append(hub)
+        return (hubs[0] if len(hubs) == 1 else None), problem
+
+    def _running(self, release: str, pid: int, revision: int) -> Hub | None:
+        """The hub of `release` started from `revision` that runs as `pid`, if it does."""
+        with contextlib.suppress(psutil.Error):
             proc = psutil.Process(pid)
-            folder = str(self._revision_dir(release, revision))
             if (
                 proc.status() != psutil.STATUS_ZOMBIE
                 and str(CONFIG_FILE) in proc.cmdline()
-                and proc.environ().get("TESS_HUB_REVISION") == folder
+                and proc.environ().get("TESS_HUB_REVISION")
+                == str(self._revision_dir(release, revision))
             ):
                 return Hub(proc, revision)
-        except (StateFileError, KeyError, TypeError, ValueError, psutil.Error):
-            pass
         return None
 
     def running(self, release: str) -> bool:
@@ -469,7 +489,7 @@ class Supervisor:
     def status(self, release: str) -> HubStatus:
         """The revision whose hub runs (after an interrupted deploy it may not be the
         deployed one: drift says so), else the deployed revision."""
-        history, hub = self.history(release), self._hub(release)
+        history, (hub, problem) = self.history(release), self._find_hub(release)
         serving = [r for r in history if hub and r.revision == hub.revision]
         rev = (serving or [r for r in history if r.status == DEPLOYED] or [None])[-1]
         return HubStatus(
@@ -479,6 +499,7 @@ class Supervisor:
             hub.proc.pid if hub else None,
             rev.url if rev else None,
             len(_servers(self.user_servers(release))),
+            problem,
         )
 
     def _hub_api_port(self, release: str, log) -> int:
@@ -611,6 +632,9 @@ class Supervisor:
     def stop_all(self) -> list[str]:
         return [r for r in self.releases() if any(self.stop(r))]
 
+
+# what becomes of a damaged hub.pid
+REWRITTEN = "written anew when the hub next starts (a deploy of a change, `local start`)"
 
 # hubs this process started: hubs outlive it, but while it lives it reaps those that exit
 _STARTED: dict[int, psutil.Popen] = {}
