@@ -31,6 +31,7 @@ from .hierarchy import (
 from .hubs import Hubs, hubs_of
 from .manifests import check_release, read_cluster
 from .plan import ReleaseSide
+from .promotion import staging_verified
 from .releases import Release
 from .schema import import_jsonschema
 from .secrets import SERVICE, Redactor
@@ -38,8 +39,10 @@ from .settings import Settings
 from .targets import Deployed, DeployError, Endpoint, Target, last_deployed
 from .tree_digest import folder_digest
 from .values import Merged, canonical_sha256, diff, get_path
+from .verification import ReleaseRecord
 
 STAGING, PROD = "staging", "prod"
+LOOK_BACK = 20  # commits of staging searched for the newest verified SHA
 
 
 def target_class(settings: Settings) -> type:
@@ -242,6 +245,16 @@ class Platform:
             except (RuntimeError, ValueError):  # bad values, no infra yet, AWS unreachable
                 wanted[release] = None
         return wanted
+
+    def newest_verified(self, staging: list[ReleaseRecord]) -> str | None:
+        """The newest SHA on staging that staging verified, looking back LOOK_BACK commits: a
+        docs-only merge after a deploy is verified as much as the deploy's own SHA."""
+        for sha in self.repo.recent(STAGING, LOOK_BACK):
+            snapshot = self.repo.snapshot(sha)
+            image = self.image_ref(self.tree(snapshot)).ref
+            if not staging_verified(sha, self.desired(snapshot, STAGING), image, staging):
+                return sha
+        return None
 
     def rollback(self, release: Release, revision: int, log) -> tuple[Deployed, dict[str, Any]]:
         """Return `release` to its earlier `revision`, under its environment's lock: what

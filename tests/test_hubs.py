@@ -7,11 +7,11 @@ from conftest import add_hub, cli, free_port
 from dagster import AssetKey, build_sensor_context
 
 from tess_dagster.definitions import assemble
-from tess_dagster.sensors.staging import hub_news
 from tess_platform.hierarchy import WorkTree
 from tess_platform.hubs import Hubs, hubs_of
 from tess_platform.releases import Release
 from tess_platform.settings import Settings
+from tess_platform.staging import hub_news
 
 
 def parents(defs, key: str) -> set[str]:

@@ -19,8 +19,8 @@ from dagster import (
 from tess_platform.checks import CheckResult
 from tess_platform.git import GitError
 from tess_platform.hubs import Hubs
-from tess_platform.platform import PROD, STAGING, Platform
-from tess_platform.promotion import fresh_refusals, gate, staging_verified, where
+from tess_platform.platform import LOOK_BACK, PROD, STAGING
+from tess_platform.promotion import fresh_refusals, gate, where
 from tess_platform.releases import Release
 from tess_platform.tags import APPROVER_TAG, ENV_TAG, SHA_TAG
 from tess_platform.verification import ReleaseRecord, when
@@ -29,22 +29,9 @@ from .history import in_flight, record
 from .keys import PROMOTION, release_key
 from .resources import PlatformResource
 
-LOOK_BACK = 20  # commits of staging searched for the newest verified SHA
-
 
 def staging_records(instance, hubs: Hubs) -> list[ReleaseRecord]:
     return [record(instance, release) for release in hubs.releases(STAGING)]
-
-
-def newest_verified(platform: Platform, staging: list[ReleaseRecord]) -> str | None:
-    """The newest SHA on staging that staging verified, looking back LOOK_BACK commits: a
-    docs-only merge after a deploy is verified as much as the deploy's own SHA."""
-    for sha in platform.repo.recent(STAGING, LOOK_BACK):
-        snapshot = platform.repo.snapshot(sha)
-        image = platform.image_ref(platform.tree(snapshot)).ref
-        if not staging_verified(sha, platform.desired(snapshot, STAGING), image, staging):
-            return sha
-    return None
 
 
 def in_flight_staging(instance, sha: str) -> list[str]:
@@ -123,7 +110,7 @@ def promote(
                 description=f"promote_prod refused {sha}: {e}. Prod was not touched."
             ) from None
     else:
-        sha = newest_verified(core, staging)
+        sha = core.newest_verified(staging)
         if sha is None:  # judge the head, so that the refusal says why it is not verified
             sha, _ = core.repo.default_head()
             context.log.info(

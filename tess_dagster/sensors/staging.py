@@ -20,6 +20,7 @@ from tess_dagster.assets.keys import check_keys, release_key, upstream_keys
 from tess_platform.hubs import Hubs
 from tess_platform.platform import STAGING, Platform
 from tess_platform.releases import Release
+from tess_platform.staging import choose, hub_news
 from tess_platform.tags import ENV_TAG, SHA_TAG
 
 from .hub_sensor import hub_sensor
@@ -60,29 +61,19 @@ def evaluate(context: SensorEvaluationContext, hubs: Hubs) -> SensorResult | Ski
             "looking again after it ends"
         )
     snapshot = platform.repo.snapshot(head)
-    desired = platform.desired(snapshot, STAGING)
     on_branch = platform.hubs(snapshot)
     for news in hub_news(hubs, on_branch):
         context.log.warning(news)
-    # a loaded hub whose folder broke is deployed all the same: its run fails, naming the file
-    broken = {r: None for r in hubs.releases(STAGING) if on_branch.problem_of(r.deployment)}
-    desired = {r: w for r, w in desired.items() if r.deployment in hubs.names} | broken
-    differing = [
-        r
-        for r, wanted in desired.items()
-        if wanted is None or wanted != deployed_hash(context.instance, r)
-    ]
-    differing += [r for r in drifted if r not in differing]
-    # a release whose last run failed shows "Failed" in the UI until it is materialized again:
-    # a merge it does not change (a revert) records it at once, a no-op for its hub
-    refreshed = [
-        r
-        for r in desired
-        if head != cursor.get("sha")
-        and r not in differing
-        and failed_since_deploy(context.instance, r)
-    ]
-    differing += refreshed
+    choice = choose(
+        hubs,
+        on_branch,
+        platform.desired(snapshot, STAGING),
+        lambda r: deployed_hash(context.instance, r),
+        drifted,
+        moved=head != cursor.get("sha"),
+        failed_since_deploy=lambda r: failed_since_deploy(context.instance, r),
+    )
+    differing, refreshed = choice.deploy, choice.refreshed
     new_cursor = json.dumps({"sha": head, "drift_handled": sorted(handled | set(drifted.values()))})
     if not differing:
         return SensorResult(
@@ -102,24 +93,6 @@ def evaluate(context: SensorEvaluationContext, hubs: Hubs) -> SensorResult | Ski
     return SensorResult(
         run_requests=[selection_request(hubs, head, run_key, differing)], cursor=new_cursor
     )
-
-
-def hub_news(loaded: Hubs, on_branch: Hubs) -> list[str]:
-    """What the branch says about hubs that the loaded asset graph does not show yet."""
-    news = list(on_branch.problems)
-    news += [
-        f"hub_config/{name}/ is a new hub on staging: reload the code location (Deployment > "
-        "Reload, or `tess-platform local up` again) to give it assets and deploy it"
-        for name in on_branch.names
-        if name not in loaded.names
-    ]
-    news += [
-        f"hub_config/{name}/ is gone from staging: its releases keep running; a merge never "
-        "uninstalls a hub"
-        for name in loaded.names
-        if name not in on_branch.names and not on_branch.problem_of(name)
-    ]
-    return news
 
 
 def selection_request(hubs: Hubs, sha: str, run_key: str, releases: list[Release]) -> RunRequest:
