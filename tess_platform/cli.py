@@ -61,6 +61,15 @@ USER_ERRORS = (
 )
 
 
+LOCAL_ACTIONS = {
+    "up": "start Dagster (UI and daemon), deploy staging, and follow the run",
+    "status": "each release's revision, hub, user servers and URL; Dagster's home and port",
+    "stop": "stop RELEASE's hub and user servers, else every one's and Dagster; homes stay",
+    "start": "start RELEASE's hub again, else every one's, at its current revision",
+    "gc": "remove user environments no hub runs and none used within --days",
+}
+
+
 def _tree(platform: Platform, args: argparse.Namespace) -> Tree:
     return _tree_and_notes(platform, args)[0]
 
@@ -271,8 +280,8 @@ def cmd_local(platform: Platform, args: argparse.Namespace) -> int:
         return 0
     if args.action == "start":
         for name in [args.release] if args.release else supervisor.releases():
-            rev = supervisor.start(name, log=print)
-            print(f"{name}: revision {rev.revision} at {rev.url}")
+            supervisor.start(name, log=print)
+            print(_release_line(supervisor.status(name)))
         return 0
     # up: the Dagster UI, and the staging hubs deployed through it
     dagster.start(dict(os.environ))
@@ -519,8 +528,14 @@ def parser() -> argparse.ArgumentParser:
     secrets.add_argument("--force", action="store_true", help="replace an existing file")
     secrets.set_defaults(func=cmd_secrets)
 
-    local = sub.add_parser("local", help="the local target: hubs on this machine")
-    local.add_argument("action", choices=["up", "status", "stop", "start", "gc"])
+    local = sub.add_parser(
+        "local",
+        help="the local target: hubs on this machine",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="actions:\n"
+        + "\n".join(f"  {name:<7}{what}" for name, what in LOCAL_ACTIONS.items()),
+    )
+    local.add_argument("action", choices=list(LOCAL_ACTIONS))
     local.add_argument("release", nargs="?", help="one release, e.g. tess-public-staging")
     local.add_argument(
         "--dagster-port", type=int, help="default: the port `local up` started Dagster on, or 3000"

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import psutil
@@ -72,11 +73,14 @@ def run(*cmd: str, cwd: Path | None = None, **kw) -> str:
 def _ports():
     """Ports below the kernel's ephemeral range, a slice of them for each test worker: no
     outgoing connection, port-0 bind or other worker takes one in the minutes between a test
-    picking it and a hub binding it (a restarting hub leaves its port free for a moment)."""
+    picking it and a hub binding it (a restarting hub leaves its port free for a moment). Each
+    checkout starts at a place of its own in the slice: two test runs on one machine (a fresh
+    clone's CI beside a working copy's) do not reach for the same ports first."""
     ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
     slice_ = (int(ephemeral[0]) - 10000) // 4
-    yield from range(10000 + worker % 4 * slice_, 10000 + (worker % 4 + 1) * slice_)
+    base, start = 10000 + worker % 4 * slice_, zlib.crc32(str(ROOT).encode()) % slice_
+    yield from (base + (start + n) % slice_ for n in range(slice_))
 
 
 _PORTS = _ports()

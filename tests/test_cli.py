@@ -95,7 +95,10 @@ def test_local_status_stop_and_start(repo, tess_env):
     stopped = cli("local", "status").stdout
     assert "revision 1, stopped" in stopped
     assert "  not as deployed: the hub process of revision 1 is not running\n" in stopped
-    assert cli("local", "start").stdout.endswith(f"tess-private-staging: revision 1 at {url}\n")
+    started = cli("local", "start").stdout.splitlines()
+    assert started[-1].startswith("tess-private-staging: revision 1, running (pid ")
+    assert started[-1].endswith(f", 0 user servers, {url}")
+    assert not any("tess-private-staging" in line for line in started[:-1])  # said once
     assert requests.get(url + "hub/health", timeout=10).ok
 
 

@@ -345,7 +345,6 @@ class Supervisor:
             if self._hub(release) is None:
                 self.stop_hub(release, log=log)  # what a hub killed alone left holds its port
                 self._start(rev, log)
-                log(f"{release}: revision {rev.revision} started on {rev.url}")
             return rev
 
     # -- processes -------------------------------------------------------------------------
