@@ -264,15 +264,20 @@ def test_unreadable_state_files_are_named_and_the_next_deploy_completes(repo, pl
     assert f"running (pid {status.pid})" in _release_line(status)
     assert f"\n  {status.problem}" in _release_line(status)  # `local status` names it too
     assert status.problem.endswith(
-        "; written anew when the hub next starts (a deploy of a change, `local start`)"
+        f"; `tess-platform local start {NAME}` writes it anew (the hub keeps running)"
     )
     old = supervisor.history(NAME)[0]
     assert (old.revision, old.status) == (1, "unreadable")
     assert old.description.startswith(f"{old_record}: not valid JSON (line ")
     assert supervisor.drift(NAME) is None  # what runs is what was deployed
     log: list[str] = []
+    supervisor.start(NAME, log=log.append)  # as it says: the same hub, named again
+    assert log == [f"{NAME}: {pidfile} written anew: hub pid {status.pid}"]
+    assert (supervisor.status(NAME).pid, supervisor.status(NAME).problem) == (status.pid, None)
+    cut_short(pidfile)  # again: a deploy stops the hub it finds by its processes
+    log.clear()
     sha = commit_change(repo, 800)
-    assert deploy(platform, sha, log.append).deployed.revision == 3  # stops revision 2's hub
+    assert deploy(platform, sha, log.append).deployed.revision == 3
     assert not any("a hub that is gone left running" in line for line in log)
     assert_serving(supervisor, 3)
     assert supervisor.status(NAME).problem is None

@@ -342,9 +342,13 @@ class Supervisor:
             rev = self.current(release)
             if rev is None:
                 raise SupervisorError(f"{release}: nothing deployed yet")
-            if self._hub(release) is None:
+            hub, damaged = self._find_hub(release)
+            if hub is None:
                 self.stop_hub(release, log=log)  # what a hub killed alone left holds its port
                 self._start(rev, log)
+            elif damaged:  # the hub was found by its processes: hub.pid names it again
+                _write(self._pidfile(release), {"pid": hub.proc.pid, "revision": hub.revision})
+                log(f"{release}: {self._pidfile(release)} written anew: hub pid {hub.proc.pid}")
             return rev
 
     # -- processes -------------------------------------------------------------------------
@@ -361,13 +365,14 @@ class Supervisor:
         path = self._pidfile(release)
         if not path.exists():  # stopped, or never started
             return None, None
+        rewritten = f"`tess-platform local start {release}` writes it anew (the hub keeps running)"
         try:
-            recorded = read_state_file(path, REWRITTEN)
+            recorded = read_state_file(path, rewritten)
             return self._running(release, int(recorded["pid"]), int(recorded["revision"])), None
         except StateFileError as e:
             problem = str(e)
         except (KeyError, TypeError, ValueError):
-            problem = f"{path}: no pid and revision in it; {REWRITTEN}"
+            problem = f"{path}: no pid and revision in it; {rewritten}"
         hubs = []
         for proc in self._processes(release):
             name = Path((proc.info["environ"] or {}).get("TESS_HUB_REVISION", "")).name
@@ -631,9 +636,6 @@ class Supervisor:
     def stop_all(self) -> list[str]:
         return [r for r in self.releases() if any(self.stop(r))]
 
-
-# what becomes of a damaged hub.pid
-REWRITTEN = "written anew when the hub next starts (a deploy of a change, `local start`)"
 
 # hubs this process started: hubs outlive it, but while it lives it reaps those that exit
 _STARTED: dict[int, psutil.Popen] = {}
