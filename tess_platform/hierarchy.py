@@ -41,10 +41,16 @@ class Tree(Protocol):
 
     def read(self, relpath: str) -> bytes | None: ...
 
-    def stored_encrypted(self, relpath: str) -> bool:
-        """Whether git stores this file encrypted (git-crypt): every version it holds of it,
-        or, for a file it holds none of yet, the one `git add` would store."""
+    def in_the_clear(self, relpath: str) -> str | None:
+        """Why git stores this file unencrypted, or would (`git add`) for a file it holds none
+        of yet; None when git-crypt encrypts every version of it."""
         ...
+
+
+COMMITTED_IN_THE_CLEAR = (
+    "is not encrypted in git. Secrets files must be covered by git-crypt (.gitattributes); "
+    "rotate what it holds, it has been committed in the clear"
+)
 
 
 @dataclass(frozen=True)
@@ -86,22 +92,30 @@ class SnapshotTree(_Folder):
     def of(cls, snapshot: Snapshot) -> SnapshotTree:
         return cls(snapshot.root, f"tree at {snapshot.sha[:12]}")
 
-    def stored_encrypted(self, relpath: str) -> bool:
+    def in_the_clear(self, relpath: str) -> str | None:
         blob = self.read(relpath)  # git's own bytes: what is here is what git stores
-        return blob is not None and is_encrypted(blob)
+        return None if blob is not None and is_encrypted(blob) else COMMITTED_IN_THE_CLEAR
 
 
 @dataclass(frozen=True)
 class WorkTree(_Folder):
     label: str = "working tree"
 
-    def stored_encrypted(self, relpath: str) -> bool:
+    def in_the_clear(self, relpath: str) -> str | None:
         # an unlocked checkout shows plaintext: ask git what it holds, not the file
         stored = self._stored_blobs(relpath)
         if stored:
-            return all(is_encrypted(blob) for blob in stored)
+            return None if all(is_encrypted(blob) for blob in stored) else COMMITTED_IN_THE_CLEAR
         # untracked: `git add` encrypts it only with both the attribute and the filter
-        return self.git_crypt_covers(relpath) and self.git_crypt_configured()
+        if not self.git_crypt_covers(relpath):
+            why = ".gitattributes does not put it under git-crypt"
+        elif not self.git_crypt_configured():
+            why = "git-crypt is not set up in this checkout (`git-crypt init` or `unlock KEY`)"
+        else:
+            return None
+        return (
+            f"is not in git yet, and `git add` would store it in the clear: {why}; fix that first"
+        )
 
     def git_crypt_covers(self, relpath: str) -> bool:
         """Whether .gitattributes puts the file under git-crypt's filter."""
@@ -254,13 +268,10 @@ def _secrets_layer(
                 "its own secrets"
             )
         plain = decrypt(blob, key, relpath)
-    elif tree.stored_encrypted(relpath):
-        plain = blob  # an unlocked checkout: git stores it encrypted
+    elif clear := tree.in_the_clear(relpath):
+        raise SecretsError(f"{relpath}: {clear}")
     else:
-        raise SecretsError(
-            f"{relpath}: is not encrypted in git. Secrets files must be covered by git-crypt "
-            "(.gitattributes); rotate what it holds, it has been committed in the clear"
-        )
+        plain = blob  # an unlocked checkout: git stores it encrypted
     return Layer(relpath, load_mapping(plain, relpath, secret=True), secret=True), None
 
 

@@ -180,22 +180,31 @@ def test_an_untracked_secrets_file_in_an_unlocked_checkout_is_accepted(repo, tes
     assert PLANTED not in text
 
 
-def test_stored_encrypted_asks_git_what_it_holds(repo):
+def test_in_the_clear_asks_git_what_it_holds(repo):
     tree = WorkTree(repo.path)
     repo.write(SECRETS, PLANTED_VALUES)
-    assert tree.stored_encrypted(SECRETS)  # untracked, attributes and filter in place
+    assert tree.in_the_clear(SECRETS) is None  # untracked, attributes and filter in place
 
     # a clone never unlocked: git-crypt's filter is not configured
     filter_config = repo.git("config", "--get-regexp", r"^filter\.git-crypt\.").splitlines()
     repo.git("config", "--remove-section", "filter.git-crypt")
-    assert not tree.stored_encrypted(SECRETS)  # `git add` would store it in the clear
+    assert tree.in_the_clear(SECRETS) == (  # nothing committed: nothing to rotate yet
+        "is not in git yet, and `git add` would store it in the clear: git-crypt is not set up "
+        "in this checkout (`git-crypt init` or `unlock KEY`); fix that first"
+    )
     repo.git("add", SECRETS)
-    assert not tree.stored_encrypted(SECRETS)  # ... and the index holds it so
+    assert tree.in_the_clear(SECRETS).startswith("is not encrypted in git.")  # the index has it
     repo.git("rm", "-q", "--cached", SECRETS)
 
     for line in filter_config:
         repo.git("config", *line.split(" ", 1))
     repo.commit("secrets, encrypted")
     assert PLANTED.encode() not in stored(repo, SECRETS)
-    assert tree.stored_encrypted(SECRETS)
-    assert not tree.stored_encrypted("hub_config/tess-private/common.yaml")
+    assert tree.in_the_clear(SECRETS) is None
+    assert tree.in_the_clear("hub_config/tess-private/common.yaml").endswith(
+        "it has been committed in the clear"
+    )
+    assert WorkTree(repo.path).in_the_clear("hub_config/tess-private/secrets/new.yaml") == (
+        "is not in git yet, and `git add` would store it in the clear: .gitattributes does not "
+        "put it under git-crypt; fix that first"
+    )
