@@ -101,7 +101,7 @@ def cmd_values(platform: Platform, args: argparse.Namespace) -> int:
     values = platform.values(tree, release, image, offline=True)
     for note in [*image.unknown, *values.hierarchy.notes]:
         print(f"note {note}", file=sys.stderr)
-    sys.stdout.write(yaml.safe_dump(values.merged.masked(), sort_keys=True))
+    sys.stdout.write(platform.redact(yaml.safe_dump(values.merged.masked(), sort_keys=True)))
     return 0
 
 
@@ -376,7 +376,8 @@ def cmd_plan(platform: Platform, args: argparse.Namespace) -> int:
     plan.releases = [plan_release(r, before.get(r), after.get(r)) for r in releases]
     if platform.settings.kubernetes:
         plan.infra = _infra_plan(platform, head, plan.notes)
-    print(plan.json() if args.format == "json" else plan.markdown(), end="")
+    text = plan.json() if args.format == "json" else plan.markdown()
+    print(platform.redact(text), end="")  # a key a secrets file brought in may be a token
     return plan.exit_code
 
 

@@ -33,7 +33,7 @@ from .manifests import check_release, read_cluster
 from .plan import ReleaseSide
 from .promotion import staging_verified
 from .releases import Release
-from .schema import import_jsonschema
+from .schema import import_jsonschema, public_names
 from .secrets import SERVICE, Redactor
 from .settings import Settings
 from .targets import Deployed, DeployError, Endpoint, Target, last_deployed
@@ -100,6 +100,10 @@ class Platform:
         # a release's values merged once
         self._clusters: dict[Path, Cluster] = {}
         self._values: dict[tuple, ReleaseValues] = {}
+
+    @cached_property
+    def public_names(self) -> frozenset[str]:
+        return public_names(self.chart)
 
     @cached_property
     def git_crypt_key(self) -> str | None:
@@ -181,7 +185,7 @@ class Platform:
                 offline=offline,
             )
             base = release_values(self.chart, hierarchy, None, release)
-            self.redact.add(base.secret_values())
+            self.redact.add([*base.secret_values(), *base.secret_key_names(self.public_names)])
             values = ReleaseValues(release, base, base, hierarchy, None)
         else:  # the hierarchy's values, then the pipeline's layer pinning the image
             plain = self.values(tree, release, None, offline)

@@ -32,6 +32,28 @@ def import_jsonschema():
     return jsonschema
 
 
+def public_names(chart: ChartFiles) -> frozenset[str]:
+    """Key names that are no secret: the chart's (its schema's properties, its defaults' keys)
+    and those a secrets file holds as the platform writes it."""
+    found: set[str] = set(SECRETS_FILE_KEYS)
+
+    def walk(node: Any, schema: bool) -> None:
+        if isinstance(node, dict):
+            if not schema:
+                found.update(str(k) for k in node)
+            elif isinstance(node.get("properties"), dict):
+                found.update(node["properties"])
+            for value in node.values():
+                walk(value, schema)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, schema)
+
+    walk(chart.schema, schema=True)
+    walk(chart.defaults, schema=False)
+    return frozenset(found)
+
+
 def _validator(schema: dict):
     return import_jsonschema().Draft7Validator(schema)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import secrets as _random
 import subprocess
@@ -107,8 +108,10 @@ class Redactor:
         self.add(secret_values)
 
     def add(self, values: Iterable[str]) -> None:
-        # very short values would mask ordinary words; secrets here are tokens and passwords
-        self._values.update(v for v in values if len(v) >= 6)
+        # very short values would mask ordinary words; secrets here are tokens and passwords.
+        # Each also as a message may quote it: repr's and JSON's escapes (a `\` doubled)
+        for v in (v for v in values if len(v) >= 6):
+            self._values.update({v, repr(v)[1:-1], json.dumps(v)[1:-1]})
         ordered = sorted(self._values, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 

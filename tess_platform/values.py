@@ -38,6 +38,7 @@ class Merged:
     values: dict[str, Any]
     sources: dict[Path_, str] = field(default_factory=dict)  # node path -> layer that set it
     secret_paths: set[Path_] = field(default_factory=set)  # leaves whose value is a secret
+    secret_nodes: set[Path_] = field(default_factory=set)  # keys a secret layer brought in
 
     def source_of(self, path: Path_) -> str:
         """The layer that brought `path` in: the deepest of its prefixes some layer set."""
@@ -48,6 +49,11 @@ class Merged:
 
     def secret_values(self) -> list[str]:
         return [str(v) for p in self.secret_paths if (v := get_path(self.values, p)) is not None]
+
+    def secret_key_names(self, public: Collection[str]) -> set[str]:
+        """The names of keys only a secret layer brought in, but the `public` ones: a token
+        pasted where a key goes is such a name, as much a secret as a value."""
+        return {p[-1] for p in self.secret_nodes if has_path(self.values, p)} - set(public)
 
     def masked(self) -> dict[str, Any]:
         """The values with every secret leaf replaced by `***`."""
@@ -78,6 +84,7 @@ def merge(layers: list[Layer]) -> Merged:
 
 
 def _merge_into(merged: Merged, base: dict, over: dict, prefix: Path_, layer: Layer) -> None:
+    base_keys = set(base)  # what the layers before this one brought in
     for key, value in over.items():
         key = str(key)
         path = (*prefix, key)
@@ -92,6 +99,11 @@ def _merge_into(merged: Merged, base: dict, over: dict, prefix: Path_, layer: La
         base[key] = copy.deepcopy(value)
         _forget_below(merged, path)
         merged.sources[path] = layer.source
+        if layer.secret:
+            nodes = node_paths(value, path)
+            if key in base_keys:
+                next(nodes)  # the key itself an earlier layer brought in: only those below
+            merged.secret_nodes.update(nodes)
         for leaf in leaf_paths(value, path):
             if layer.secret:
                 merged.secret_paths.add(leaf)
@@ -104,6 +116,14 @@ def _forget_below(merged: Merged, path: Path_) -> None:
     for p in [p for p in merged.sources if len(p) > n and p[:n] == path]:
         del merged.sources[p]
     merged.secret_paths = {p for p in merged.secret_paths if not (len(p) > n and p[:n] == path)}
+
+
+def node_paths(value: Any, prefix: Path_) -> Iterator[Path_]:
+    """`prefix` and the path of every key below it."""
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from node_paths(v, (*prefix, str(k)))
 
 
 def leaf_paths(value: Any, prefix: Path_ = ()) -> Iterator[Path_]:

@@ -1,5 +1,6 @@
 """Secrets: encrypted in git with the real git-crypt, decrypted in memory, never shown."""
 
+import json
 import subprocess
 
 import pytest
@@ -8,7 +9,7 @@ from conftest import PLANTED, PLANTED_VALUES, cli, export_key, make_repo
 from tess_platform.hierarchy import SnapshotTree, release_hierarchy
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
-from tess_platform.secrets import SecretsError
+from tess_platform.secrets import Redactor, SecretsError
 from tess_platform.values import ValuesError
 
 PRIVATE = Release("tess-private", "staging")
@@ -127,3 +128,36 @@ def test_the_values_command_masks_the_secret(planted, tess_env):
     assert out.returncode == 0, out.stderr
     assert "client_secret: '***'" in out.stdout
     assert PLANTED not in out.stdout + out.stderr
+
+
+def test_a_token_pasted_where_a_key_goes_shows_nowhere(repo, planted, tess_env):
+    """Keys only a secrets file brings in, and that neither the chart nor the platform name,
+    are secrets too: `values` and `plan` mask them as they mask values; keys the chart knows
+    (extraEnv) and the platform writes (apiToken) stay readable."""
+    base, key = planted
+    pasted = {
+        **PLANTED_VALUES,
+        "singleuser": {"extraEnv": {f"{PLANTED}-env": "v1v1v1v1"}},
+        "proxy": {"secretToken": {f"{PLANTED}-nested": "x"}},
+    }
+    pasted["hub"] = {**pasted["hub"], "services": {f"{PLANTED}-svc": {"apiToken": "t0t0t0t0"}}}
+    repo.write(SECRETS, pasted)
+    repo_sha = repo.commit("a token pasted as a key")
+    env = {"TESS_GIT_CRYPT_KEY": key}
+    values = cli("values", "staging", "tess-private", "--sha", repo_sha, env=env)
+    plan = cli("plan", "--sha", repo_sha, "--base", base, "--env", "staging", env=env)
+    for out in (values, plan):
+        assert PLANTED not in out.stdout + out.stderr
+    assert values.returncode == 0, values.stderr
+    assert "  extraEnv:\n    ***: '***'\n" in values.stdout
+    assert "  services:\n    ***:\n      apiToken: '***'\n" in values.stdout
+    assert "`hub.services.***.apiToken`: secret changed" in plan.stdout
+
+
+def test_a_secret_is_masked_also_as_a_message_quotes_it():
+    """repr and JSON escape a backslash or a quote: the escaped form is masked too (a storage
+    class value with a `\\` reached validate's output so)."""
+    secret = 'zz\\planted"91c7e3'
+    redact = Redactor([secret])
+    for quoted in (secret, repr(secret), json.dumps(secret)):
+        assert "zz" not in redact(f"storage class {quoted} is not one infra/ makes")
