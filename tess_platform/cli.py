@@ -331,12 +331,20 @@ def cmd_secrets(platform: Platform, args: argparse.Namespace) -> int:
             f"{release_callback_url(tree.root, release)}",
             file=sys.stderr,
         )
-        client_id = args.github_client_id or input("GitHub OAuth client id: ").strip()
-        secret = (
-            getpass.getpass("GitHub OAuth client secret: ")
-            if sys.stdin.isatty()
-            else sys.stdin.readline().strip()
-        )
+        try:
+            client_id = args.github_client_id or input("GitHub OAuth client id: ").strip()
+            secret = (
+                getpass.getpass("GitHub OAuth client secret: ")
+                if sys.stdin.isatty()
+                else sys.stdin.readline().strip()
+            )
+        except EOFError:
+            client_id = secret = ""
+        if not (client_id and secret):
+            raise SecretsError(
+                f"{release.name}: no GitHub OAuth client id and secret given (the id with "
+                "--github-client-id or typed, the secret typed or on stdin); nothing written"
+            )
         github = (client_id, secret)
     path = init_secrets(tree.root, release, github, force=args.force)
     print(f"wrote {path.relative_to(tree.root)} (0600); commit it: git-crypt encrypts it")

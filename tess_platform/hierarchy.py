@@ -66,7 +66,7 @@ class _Folder:
     def read(self, relpath: str) -> bytes | None:
         """The file's bytes (None: no such file), never through a symbolic link, wherever it
         points: a values file linked to a secrets file would be printed unmasked."""
-        link = self._first_link(relpath)
+        link = self.first_link(relpath)
         if link == relpath:
             raise ValuesError(f"{relpath}: is a symbolic link; {self.LINK_REASON}")
         if link is not None:
@@ -76,7 +76,7 @@ class _Folder:
             raise ValuesError(f"{relpath}: leads out of the {self.label}; {self.LINK_REASON}")
         return path.read_bytes() if path.is_file() else None
 
-    def _first_link(self, relpath: str) -> str | None:
+    def first_link(self, relpath: str) -> str | None:
         """The first of the folders down to the file, or the file itself, that is a link."""
         parts = Path(relpath).parts
         for depth in range(1, len(parts) + 1):

@@ -28,6 +28,11 @@ def preflight(root: Path, release: Release, force: bool = False) -> Path:
     """Where the secrets file goes, if it may be written there; else why not."""
     relpath = secrets_path(release)
     path = root / relpath
+    if link := WorkTree(root).first_link(relpath):
+        raise SecretsError(
+            f"{relpath}: {link} is a symbolic link; a secrets file is written only as a "
+            "regular file inside the repository; nothing written"
+        )
     if not WorkTree(root).git_crypt_covers(relpath):
         raise SecretsError(
             f"{relpath}: git-crypt would not encrypt it (.gitattributes does not "

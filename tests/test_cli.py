@@ -178,6 +178,31 @@ def test_secrets_init_refuses_where_git_crypt_would_not_encrypt(repo, tess_env):
     assert not (repo.path / "hub_config/tess-public/secrets/staging.yaml").exists()
 
 
+def test_secrets_init_refuses_a_linked_folder_and_a_missing_github_client(repo, tess_env, tmp_path):
+    folder = repo.path / "hub_config/tess-public/secrets"
+    outside = tmp_path / "outside"
+    folder.rename(outside)
+    folder.symlink_to(outside)
+    out = cli("secrets", "init", "staging", "tess-public", cwd=repo.path)
+    assert (out.returncode, out.stderr.strip()) == (
+        1,
+        "tess-platform: hub_config/tess-public/secrets/staging.yaml: "
+        "hub_config/tess-public/secrets is a symbolic link; a secrets file is written only as "
+        "a regular file inside the repository; nothing written",
+    )
+    assert not (outside / "staging.yaml").exists()
+
+    # tess-private logs in with GitHub: stdin ended, or an empty secret, is no client
+    for given in ([], ["--github-client-id", "tess-oauth-app"]):
+        out = cli("secrets", "init", "staging", "tess-private", *given, cwd=repo.path)
+        assert out.returncode == 1 and "Traceback" not in out.stderr
+        assert out.stderr.strip().endswith(
+            "tess-private-staging: no GitHub OAuth client id and secret given (the id with "
+            "--github-client-id or typed, the secret typed or on stdin); nothing written"
+        )
+    assert not (repo.path / "hub_config/tess-private/secrets/staging.yaml").exists()
+
+
 def test_local_stop_ends_a_dagster_dev_whose_shutdown_hangs(tmp_path):
     """Seen on a busy machine: `dagster dev`, sent SIGTERM, ignored SIGTERM and SIGINT from then
     on and ran for ever. A stand-in that does the same, with a child in its group (its daemon,
