@@ -239,7 +239,7 @@ def _secrets_layer(
     blob = tree.read(relpath)
     if blob is None:
         if required and offline:
-            return _placeholders(tree, release), (
+            return _placeholders(tree, release, "missing"), (
                 f"{relpath}: missing; its keys (from {_example(release)}) are placeholders "
                 f"<secret: KEY>. Before the first deploy: `tess-platform secrets init "
                 f"{release.env} {release.deployment}`"
@@ -253,7 +253,7 @@ def _secrets_layer(
     if is_encrypted(blob):
         if key is None:
             if required and offline:
-                return _placeholders(tree, release), (
+                return _placeholders(tree, release, "encrypted, no TESS_GIT_CRYPT_KEY here"), (
                     f"{relpath}: encrypted and no TESS_GIT_CRYPT_KEY here: its keys (from "
                     f"{_example(release)}) are placeholders <secret: KEY>, their values unchecked"
                 )
@@ -279,14 +279,15 @@ def _example(release: Release) -> str:
     return f"{CONFIG_DIR}/{release.deployment}/secrets/example.yaml"
 
 
-def _placeholders(tree: Tree, release: Release) -> Layer:
+def _placeholders(tree: Tree, release: Release, unread: str) -> Layer:
     """The secrets file's shape, from the deployment's example, every value a placeholder
-    that names its key: what the values look like, without a secret."""
+    that names its key: what the values look like, without a secret. `unread`: why the file
+    itself is not read."""
     blob = tree.read(_example(release))
     if blob is None:
         raise SecretsError(
-            f"{secrets_path(release)}: encrypted, no TESS_GIT_CRYPT_KEY here, and no "
-            f"{_example(release)} to tell its keys: add the example (keys, no secrets)"
+            f"{secrets_path(release)}: {unread}, and no {_example(release)} to tell its keys: "
+            "add the example (keys, no secrets)"
         )
     shape = load_mapping(blob, _example(release))
     values: dict = {}

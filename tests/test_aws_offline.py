@@ -6,7 +6,16 @@ import json
 import os
 
 import pytest
-from conftest import PLANTED, PLANTED_VALUES, UID_NOT_AN_INTEGER, GitRepo, break_uid, cli, run
+from conftest import (
+    PLANTED,
+    PLANTED_VALUES,
+    UID_NOT_AN_INTEGER,
+    GitRepo,
+    add_hub,
+    break_uid,
+    cli,
+    run,
+)
 
 from tess_platform.platform import Platform
 from tess_platform.releases import Release
@@ -87,3 +96,21 @@ def test_a_deploy_never_takes_placeholders(offline):
         platform.values(tree, Release("tess-public", "staging"), None)
     with pytest.raises(RuntimeError, match="the infrastructure outputs are not known here"):
         platform.image_ref(tree)
+
+
+def test_a_new_hub_without_a_secrets_example_is_told_to_add_one(offline):
+    """The README's workshop hub: without secrets/example.yaml the aws release cannot show its
+    secrets' keys; said as it is (no file, not "encrypted"), and fixed as the README says."""
+    add_hub(offline, "workshop", {"staging": 18021, "prod": 18022})
+    out = cli("validate", cwd=offline.path)
+    assert out.returncode == 1
+    assert (
+        "FAIL workshop-staging: hub_config/workshop/secrets/staging.yaml: missing, and no "
+        "hub_config/workshop/secrets/example.yaml to tell its keys: add the example (keys, no "
+        "secrets)"
+    ) in out.stdout
+    example = offline.path / "hub_config/tess-public/secrets/example.yaml"
+    offline.write("hub_config/workshop/secrets/example.yaml", example.read_bytes())
+    out = cli("validate", cwd=offline.path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ok   workshop-staging" in out.stdout and "ok   workshop-prod" in out.stdout
