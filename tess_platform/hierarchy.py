@@ -88,9 +88,17 @@ class _Folder:
 
 @dataclass(frozen=True)
 class SnapshotTree(_Folder):
+    links_out: tuple[str, ...] = ()  # committed links out of the repository, not extracted
+
     @classmethod
     def of(cls, snapshot: Snapshot) -> SnapshotTree:
-        return cls(snapshot.root, f"tree at {snapshot.sha[:12]}")
+        return cls(snapshot.root, f"tree at {snapshot.sha[:12]}", snapshot.links_out)
+
+    def first_link(self, relpath: str) -> str | None:
+        """A link out is not in the snapshot, yet it is a link, refused as one: else a
+        secrets file committed as one would read as missing (placeholders, validate ok)."""
+        out = (link for link in self.links_out if f"{relpath}/".startswith(f"{link}/"))
+        return next(out, None) or super().first_link(relpath)
 
     def in_the_clear(self, relpath: str) -> str | None:
         blob = self.read(relpath)  # git's own bytes: what is here is what git stores

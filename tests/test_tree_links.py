@@ -121,8 +121,23 @@ def test_a_values_file_linked_out_of_the_repository_is_refused(repo, tess_env):
     text = output(out)
     assert out.returncode == 1
     assert f"note {COMMON}: a symbolic link out of the repository" in out.stdout
-    assert f"FAIL {COMMON}: missing from the tree at {sha[:12]}; a hub folder needs one" in text
+    assert f"FAIL {LINK_ERROR}" in text  # refused as a link, as in the checkout
     assert "root:" not in text
+
+
+def test_a_secrets_file_committed_as_a_link_out_is_refused_not_read_as_missing(
+    repo, tess_env, tmp_path
+):
+    """Left out of the snapshot, it would read as missing: placeholders, and validate ok."""
+    (tmp_path / "out.yaml").write_text("proxy: {secretToken: x}\n")
+    link(repo, SECRETS, str(tmp_path / "out.yaml"))
+    sha = repo.commit("the secrets file is a link out")
+    out = cli("validate", "--sha", sha, env={"TESS_TARGET": "aws"})
+    assert out.returncode == 1, output(out)
+    assert (
+        f"FAIL tess-private-staging: {SECRETS}: is a symbolic link; values and secrets files "
+        "must be regular files"
+    ) in out.stdout
 
 
 def test_a_deployment_folder_linked_out_of_the_repository_is_refused(repo, tess_env, tmp_path):
