@@ -16,6 +16,9 @@ import yaml
 from .tools import tool
 from .yaml_loader import load_generated
 
+# what TESS_CHART_DIR must hold for the values and schema alone (validate, values)
+VALUES_AND_SCHEMA = "a folder with the chart's values.yaml and schema"
+
 
 class ChartError(RuntimeError):
     pass
@@ -88,10 +91,14 @@ def _mapping(path: Path, chart: Chart) -> dict[str, Any]:
 def renderable(files: ChartFiles, cache_dir: Path) -> Path:
     """A folder with the whole chart, for `helm template`: TESS_CHART_DIR if it holds it (not
     only the values and schema), else the chart pulled once into the cache."""
-    return files.where if (files.where / "Chart.yaml").exists() else _pulled(files.chart, cache_dir)
+    if (files.where / "Chart.yaml").exists():
+        return files.where
+    return _pulled(files.chart, cache_dir, "the chart's own folder (Chart.yaml, templates/)")
 
 
-def _pulled(chart: Chart, cache_dir: Path) -> Path:
+def _pulled(chart: Chart, cache_dir: Path, needs: str = VALUES_AND_SCHEMA) -> Path:
+    """The chart pulled once into the cache; else why not, and what TESS_CHART_DIR would
+    have to hold (`needs`) to do without."""
     target = cache_dir / "charts" / f"{chart.name}-{chart.version}"
     if (target / "Chart.yaml").exists():
         return target
@@ -114,12 +121,12 @@ def _pulled(chart: Chart, cache_dir: Path) -> Path:
         except FileNotFoundError:
             raise ChartError(
                 f"helm is not installed, so {chart.label} cannot be pulled: run `bash .ci/setup`, "
-                "or set TESS_CHART_DIR to a folder with the chart's values.yaml and schema"
+                f"or set TESS_CHART_DIR to {needs}"
             ) from None
         except subprocess.CalledProcessError as e:
             raise ChartError(
                 f"helm could not pull {chart.label} from {chart.repo}: {e.stderr.strip()}; "
-                "or set TESS_CHART_DIR to a folder with the chart's values.yaml and schema"
+                f"or set TESS_CHART_DIR to {needs}"
             ) from None
         shutil.move(str(Path(tmp) / chart.name), target)
     return target

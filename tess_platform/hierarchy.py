@@ -74,7 +74,11 @@ class _Folder:
         path = self.root / relpath
         if not path.resolve().is_relative_to(self.root.resolve()):  # e.g. `..` in a name
             raise ValuesError(f"{relpath}: leads out of the {self.label}; {self.LINK_REASON}")
-        return path.read_bytes() if path.is_file() else None
+        if path.is_file():
+            return path.read_bytes()
+        if path.exists():  # a folder where a file goes is no file missing: a mistake to fix
+            raise ValuesError(f"{relpath}: is not a regular file; {self.LINK_REASON}")
+        return None
 
     def first_link(self, relpath: str) -> str | None:
         """The first of the folders down to the file, or the file itself, that is a link."""

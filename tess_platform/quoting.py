@@ -16,5 +16,9 @@ def clipped(text: str, limit: int = LIMIT) -> str:
 
 
 def quoted(value: object, limit: int = LIMIT) -> str:
-    """`value` quoted (repr: control characters shown, not acted on) and clipped."""
-    return clipped(repr(value), limit)
+    """`value` quoted (repr: control characters shown, not acted on) and clipped, its length
+    told as its own (not its quotes')."""
+    text = str(value)
+    if len(text) > limit:
+        return f"{text[: limit - 1] + '…'!r} ({len(text)} characters)"
+    return repr(value)

@@ -111,7 +111,7 @@ def load_mapping(blob: bytes, source: str, *, secret: bool = False) -> dict[str,
         if loader is not None:
             loader.dispose()
     if not isinstance(data, dict):
-        raise ValuesError(f"{source}: must be a mapping of values, not a {type(data).__name__}")
+        raise ValuesError(f"{source}: must be a mapping of values (key: value), not {_kind(data)}")
     return data
 
 
@@ -164,6 +164,13 @@ def _inspect(node, path: Path_, sizes: dict[int, int], open_: set[int], secret: 
         )
     sizes[id(node)] = size
     return size
+
+
+def _kind(data: Any) -> str:
+    """What a YAML document holds, in YAML's words."""
+    if data is None:
+        return "null (an empty value)"
+    return "a list" if isinstance(data, list) else "a single value"
 
 
 def _key(path: Path_, secret: bool) -> str:

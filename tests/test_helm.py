@@ -5,6 +5,7 @@ import os
 import stat
 import tempfile
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from conftest import PLANTED
 from fakes import FakeHelm
 
 from tess_platform.backends.helm import Helm, HelmError
-from tess_platform.chart import JUPYTERHUB
+from tess_platform.chart import JUPYTERHUB, ChartError, ChartFiles, renderable
 from tess_platform.secrets import Redactor
 from tess_platform.tools import tool
 from tess_platform.values import Layer, merge
@@ -346,3 +347,16 @@ def test_the_values_files_are_written_with_no_group_or_world_bits_even_with_a_la
         os.umask(old)
     (upgrade,) = [c for c in fake.calls() if c["argv"][0] == "upgrade"]
     assert {stat.S_IMODE(f["mode"]) for f in upgrade["files"]} == {0o600}
+
+
+def test_rendering_from_a_values_only_chart_folder_says_it_needs_the_whole_chart(tmp_path):
+    """TESS_CHART_DIR with the values and schema serves validate's values, not helm template:
+    where the chart cannot be pulled either, the error says what the folder lacks."""
+    unreachable = replace(JUPYTERHUB, repo="http://127.0.0.1:9/charts")  # nothing listens
+    files = ChartFiles(unreachable, {}, {}, tmp_path / "values-only")
+    with pytest.raises(ChartError) as error:
+        renderable(files, tmp_path / "cache")
+    assert str(error.value).startswith(f"helm could not pull {JUPYTERHUB.label} from ")
+    assert str(error.value).endswith(
+        "; or set TESS_CHART_DIR to the chart's own folder (Chart.yaml, templates/)"
+    )

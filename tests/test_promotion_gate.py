@@ -62,7 +62,7 @@ def test_no_approver_or_only_whitespace():
 def test_an_approver_that_is_not_a_name_is_refused_and_echoed_bounded():
     (refusal,) = verdict(approver="x" * 1_000_000).refusals
     assert refusal.startswith("tess/approved_by: 'xxx") and len(refusal) < 250
-    assert "(1000002 characters) is not a name: printable, at most 100 characters" in refusal
+    assert "(1000000 characters) is not a name: printable, at most 100 characters" in refusal
     (refusal,) = verdict(approver="alice\n- staging verified: yes").refusals
     assert refusal.startswith("tess/approved_by: 'alice\\n- staging verified: yes' is not a name")
 

@@ -223,3 +223,14 @@ def test_in_the_clear_asks_git_what_it_holds(repo):
         "is not in git yet, and `git add` would store it in the clear: .gitattributes does not "
         "put it under git-crypt; fix that first"
     )
+
+
+def test_a_folder_where_a_values_or_secrets_file_goes_is_refused_not_missing(repo, tess_env):
+    """A secrets file that is a folder read as absent: the local target's own secrets, ok."""
+    (repo.path / PUBLIC_SECRETS).mkdir()
+    out = cli("validate", cwd=repo.path)
+    assert out.returncode == 1, output(out)
+    assert (
+        f"FAIL tess-public-staging: {PUBLIC_SECRETS}: is not a regular file; values and "
+        "secrets files must be regular files"
+    ) in out.stdout

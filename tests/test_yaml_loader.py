@@ -34,7 +34,14 @@ def test_malformed_yaml_names_the_file_and_line(text, where):
 
 
 def test_a_file_that_is_not_a_mapping_is_an_error():
-    with pytest.raises(ValuesError, match="x.yaml: must be a mapping of values, not a list"):
+    for text, kind in (("null", "null \\(an empty value\\)"), ("just text", "a single value")):
+        with pytest.raises(
+            ValuesError, match=f"x.yaml: must be a mapping of values .*, not {kind}$"
+        ):
+            load_mapping(text.encode(), "x.yaml")
+    with pytest.raises(
+        ValuesError, match=r"x.yaml: must be a mapping of values \(key: value\), not a list"
+    ):
         load_mapping(b"- a\n- b\n", "x.yaml")
     assert load_mapping(b"# only a comment\n", "x.yaml") == {}
     assert load_mapping(b"", "x.yaml") == {}
