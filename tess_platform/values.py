@@ -187,7 +187,7 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any], secret_paths: set[Path
     lines = []
     for path in sorted(old_leaves.keys() | new_leaves.keys()):
         before, after = old_leaves.get(path, _MISSING), new_leaves.get(path, _MISSING)
-        if before == after:
+        if before == after or _filled(old, new, path):
             continue
         if path in secret_paths or _is_secret_hash(before) or _is_secret_hash(after):
             lines.append(f"`{dotted(path)}`: secret changed")
@@ -198,6 +198,12 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any], secret_paths: set[Path
         else:
             lines.append(f"`{dotted(path)}`: {_short(before)} → {_short(after)}")
     return lines
+
+
+def _filled(old: dict, new: dict, path: Path_) -> bool:
+    """Whether `path`, a leaf on one side, is a mapping on both: an empty one the other fills
+    (or empties), whose keys' own lines say what changed; it was neither added nor removed."""
+    return isinstance(get_path(old, path), dict) and isinstance(get_path(new, path), dict)
 
 
 def _is_secret_hash(value: Any) -> bool:

@@ -77,3 +77,13 @@ def test_diff_lists_added_removed_and_changed_keys():
         '`singleuser.defaultUrl`: added "/lab"',
     ]
     assert diff(None, new, set()) == ["first revision"]
+
+
+def test_diff_of_an_empty_mapping_filled_names_its_keys_not_the_mapping_removed():
+    old = {"singleuser": {"extraEnv": {}}}
+    new = {"singleuser": {"extraEnv": {"TESS_SECTOR": "42"}}}
+    assert diff(old, new, set()) == ['`singleuser.extraEnv.TESS_SECTOR`: added "42"']
+    assert diff(new, old, set()) == ['`singleuser.extraEnv.TESS_SECTOR`: removed (was "42")']
+    assert diff(old, {"singleuser": {"extraEnv": "x"}}, set()) == [
+        '`singleuser.extraEnv`: {} → "x"'  # no longer a mapping: a change of its own
+    ]
