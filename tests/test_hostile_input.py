@@ -124,9 +124,9 @@ def test_a_link_out_of_the_repository_is_left_out_not_a_crash(site, deployed):
     [
         (
             "tess/git_sha",
-            r"'x{50,}… \(1000002 characters\) is not a git SHA\. Nothing was deployed\.",
+            r"'x{50,}…' \(1000000 characters\) is not a git SHA\. Nothing was deployed\.",
         ),
-        ("tess/env", r"tess/env='x{50,}… \(1000002 characters\): not an environment; one of"),
+        ("tess/env", r"tess/env='x{50,}…' \(1000000 characters\): not an environment; one of"),
     ],
 )
 def test_a_megabyte_run_tag_is_refused_and_echoed_clipped(site, deployed, tag, error):
