@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from .chart import ChartFiles
 from .iri_grammar import skip_iri_grammar
 from .quoting import clipped
-from .secrets import SECRETS_FILE_KEYS
-from .values import Layer, Merged, Path_, ValuesError, dotted, merge
+from .secrets import SECRETS_FILE_KEYS, key_path
+from .values import Layer, Merged, Path_, ValuesError, merge
 
 if TYPE_CHECKING:
     import jsonschema
@@ -67,15 +67,14 @@ def rejected(chart: ChartFiles, merged: Merged) -> list[tuple[Path_, str]]:
 
 def problems(chart: ChartFiles, merged: Merged) -> list[str]:
     return [
-        f"{merged.source_of(path)}: {_shown(path, merged)}: {reason}"
+        f"{merged.source_of(path)}: {key_path(path, _from_secrets(path, merged))}: {reason}"
         for path, reason in rejected(chart, merged)
     ]
 
 
-def _shown(path: Path_, merged: Merged) -> str:
-    """A refused key's path, as a secrets file's keys are shown if a secrets file set it."""
-    secret = any(p[: len(path)] == path for p in merged.secret_paths)
-    return dotted(path, SECRETS_FILE_KEYS if secret else None)
+def _from_secrets(path: Path_, merged: Merged) -> bool:
+    """Whether a secrets file set the key at `path` (a secret leaf is at or below it)."""
+    return any(p[: len(path)] == path for p in merged.secret_paths)
 
 
 def validate(chart: ChartFiles, merged: Merged, what: str) -> None:

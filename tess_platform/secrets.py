@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Callable, Iterable
 
 from .files import private_temp_file
+from .values import Path_, dotted, node_paths
 
 SERVICE = "tess-platform"  # the hub service whose token the pipeline's checks use
 
@@ -87,9 +88,7 @@ def github_secrets(client_id: str, client_secret: str, callback_url: str) -> dic
 
 
 def _names(tree: dict) -> set[str]:
-    return {str(k) for k in tree} | {
-        n for v in tree.values() if isinstance(v, dict) for n in _names(v)
-    }
+    return {path[-1] for path in node_paths(tree, ()) if path}
 
 
 # The names a secrets file holds as the platform writes it: public (they are in this code and
@@ -98,6 +97,12 @@ def _names(tree: dict) -> set[str]:
 SECRETS_FILE_KEYS = frozenset(
     _names(hub_secrets(token=str)) | {"config"} | _names(github_secrets("", "", ""))
 )
+
+
+def key_path(path: Path_, secret: bool) -> str:
+    """A key's path for a message; of a `secret` file's key, only the names in
+    SECRETS_FILE_KEYS, any other shown as values.HIDDEN_KEY."""
+    return dotted(path, SECRETS_FILE_KEYS if secret else None)
 
 
 class Redactor:

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from .quoting import clipped
-from .secrets import SECRETS_FILE_KEYS
-from .values import Path_, ValuesError, dotted
+from .secrets import key_path
+from .values import Path_, ValuesError
 
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 64
@@ -121,19 +121,19 @@ def _inspect(node, path: Path_, sizes: dict[int, int], open_: set[int], secret: 
     if id(node) in sizes:  # an alias of a node already counted
         return sizes[id(node)]
     if id(node) in open_:
-        raise _Refused(node.start_mark, f"{_key(path, secret)}: a YAML alias refers to itself")
+        raise _Refused(node.start_mark, f"{key_path(path, secret)}: a YAML alias refers to itself")
     if node.tag not in _TAGS:
         shown = "" if secret else f" ({clipped(node.tag)})"
         raise _Refused(
             node.start_mark,
-            f"{_key(path, secret)}: a YAML tag{shown} is not plain data; a value that starts with "
-            "`!` must be quoted",
+            f"{key_path(path, secret)}: a YAML tag{shown} is not plain data; a value that "
+            "starts with `!` must be quoted",
         )
     if node.tag == _PLAIN + "int" and len(node.value) > MAX_DIGITS:
         raise _Refused(
             node.start_mark,
-            f"{_key(path, secret)}: a number of {len(node.value):,} characters; no setting takes "
-            "one (quote it if it is text)",
+            f"{key_path(path, secret)}: a number of {len(node.value):,} characters; no "
+            "setting takes one (quote it if it is text)",
         )
     open_.add(id(node))
     size = 1
@@ -144,11 +144,13 @@ def _inspect(node, path: Path_, sizes: dict[int, int], open_: set[int], secret: 
                 size += _inspect(value, path, sizes, open_, secret)
                 continue
             if not isinstance(key, yaml.ScalarNode) or key.tag not in _TAGS:
-                raise _Refused(key.start_mark, f"{_key(path, secret)}: a key must be a plain value")
+                raise _Refused(
+                    key.start_mark, f"{key_path(path, secret)}: a key must be a plain value"
+                )
             if key.value in seen:
                 raise _Refused(
                     key.start_mark,
-                    f"{_key((*path, key.value), secret)}: set twice in one mapping (the second "
+                    f"{key_path((*path, key.value), secret)}: set twice in one mapping (the second "
                     "would silently win); keep one",
                 )
             seen.add(key.value)
@@ -160,7 +162,8 @@ def _inspect(node, path: Path_, sizes: dict[int, int], open_: set[int], secret: 
     if size > MAX_NODES:
         raise _Refused(
             node.start_mark,
-            f"{_key(path, secret)}: more than {MAX_NODES:,} values once its aliases are expanded",
+            f"{key_path(path, secret)}: more than {MAX_NODES:,} values once its aliases are "
+            "expanded",
         )
     sizes[id(node)] = size
     return size
@@ -171,11 +174,6 @@ def _kind(data: Any) -> str:
     if data is None:
         return "null (an empty value)"
     return "a list" if isinstance(data, list) else "a single value"
-
-
-def _key(path: Path_, secret: bool) -> str:
-    """A key's path for a message; in a secrets file, only the names the platform writes."""
-    return dotted(path, SECRETS_FILE_KEYS if secret else None)
 
 
 def _where(mark) -> str:

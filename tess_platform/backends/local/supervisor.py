@@ -347,13 +347,18 @@ class Supervisor:
                 self.stop_hub(release, log=log)  # what a hub killed alone left holds its port
                 self._start(rev, log)
             elif damaged:  # the hub was found by its processes: hub.pid names it again
-                _write(self._pidfile(release), {"pid": hub.proc.pid, "revision": hub.revision})
+                self._record_hub(release, hub.proc.pid, hub.revision)
                 log(f"{release}: {self._pidfile(release)} written anew: hub pid {hub.proc.pid}")
             return rev
 
     # -- processes -------------------------------------------------------------------------
     def _pidfile(self, release: str) -> Path:
         return self.release_dir(release) / "hub.pid"
+
+    def _record_hub(self, release: str, pid: int, revision: int) -> None:
+        """hub.pid: the hub's pid and the revision it runs (after an interrupted deploy, which
+        one serves is not the deployed one)."""
+        _write(self._pidfile(release), {"pid": pid, "revision": revision})
 
     def _hub(self, release: str) -> Hub | None:
         return self._find_hub(release)[0]
@@ -578,7 +583,7 @@ class Supervisor:
                 start_new_session=True,
             )
         # the revision too: after an interrupted deploy, which one serves is not the deployed
-        _write(self._pidfile(rev.release), {"pid": proc.pid, "revision": rev.revision})
+        self._record_hub(rev.release, proc.pid, rev.revision)
         _STARTED[proc.pid] = proc  # ours to reap if it ends while this process lives
         return proc
 
